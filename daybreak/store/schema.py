@@ -1,0 +1,92 @@
+"""Tables of the metadata store (SQLAlchemy Core). Later domains add theirs by migration."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from daybreak.store.jsontext import JSONText
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("config", JSONText, nullable=False),
+    sa.Column("tags", JSONText, nullable=False),
+    sa.Column("summary", JSONText, nullable=False),
+    sa.Column("git", JSONText, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False, server_default=""),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("command", sa.Text, nullable=False, server_default=""),
+    sa.Column("environment", JSONText, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("last_heartbeat", sa.Float, nullable=False),
+    sa.Index(None, "project_id", "started_at"),
+    sa.Index(None, "status", "last_heartbeat"),
+)
+
+metric_keys = sa.Table(
+    "metric_keys",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("nonfinite", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last", sa.Float, nullable=True),
+    sa.Column("last_step", sa.BigInteger, nullable=True),
+    sa.Column("min", sa.Float, nullable=True),
+    sa.Column("max", sa.Float, nullable=True),
+    sa.Column("first_ts", sa.Float, nullable=True),
+    sa.Column("last_ts", sa.Float, nullable=True),
+)
+
+notes = sa.Table(
+    "notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("author", sa.String(200), nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index(None, "run_id"),
+)
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=True),
+    sa.Column("meta", JSONText, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index(None, "run_id", "kind", "step"),
+)
