@@ -1,0 +1,59 @@
+"""``daybreak up``, ``daybreak server``, ``daybreak sync`` and ``daybreak db``."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from daybreak.cli.console import console
+from daybreak.config import get_settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("server")(server)
+
+
+def up(
+    demo: bool = typer.Option(False, "--demo", help="Also train a tiny real PyTorch model that logs to Daybreak."),
+    once: bool = typer.Option(False, "--once", help="With --demo: exit when the demo has finished and is shown."),
+    host: str = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
+    port: int = typer.Option(None, help="Port to listen on [default: 8765]."),
+) -> None:
+    """Start the embedded stack: server and background loops, on SQLite and a local folder."""
+    settings = get_settings(host=host, port=port)
+    from daybreak.stack import running_stack
+
+    with running_stack(settings, settings.host, settings.port) as stack:
+        console.print(f"[bold]Daybreak[/] is up at [link={stack['url']}]{stack['url']}[/] (home {settings.home})")
+        if demo:
+            from daybreak.demo import run_demo
+
+            run_demo(settings, stack["url"], console)
+            if once:
+                return
+        console.print("Press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping")
+
+
+def server(
+    host: str = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
+    port: int = typer.Option(None, help="Port to listen on [default: 8765]."),
+) -> None:
+    """Run only the HTTP server (REST API and web pages)."""
+    import uvicorn
+
+    from daybreak.stack import check_port_free
+    from daybreak.store.engine import get_database
+    from daybreak.web.app import create_app
+
+    settings = get_settings(host=host, port=port)
+    get_database(settings.db_url)
+    check_port_free(settings.host, settings.port)
+    console.print(f"Daybreak server on http://{settings.host}:{settings.port}")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

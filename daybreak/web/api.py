@@ -1,0 +1,143 @@
+"""Read endpoints of the REST API: projects, runs, metrics (downsampled), output, artifacts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from daybreak import __version__
+from daybreak.errors import NotFoundError
+from daybreak.store.jsontext import to_jsonable
+from daybreak.tracking.readers import LocalBackend
+from daybreak.web.deps import store
+
+router = APIRouter(prefix="/api", tags=["read"])
+MAX_POINTS = 100_000
+
+
+def run_json(record: Any) -> dict[str, Any]:
+    return to_jsonable(record.to_dict())  # type: ignore[no-any-return]
+
+
+def finite_or_text(values: Any) -> list[Any]:
+    """JSON has no NaN/Infinity: non-finite values go out as the strings JavaScript's Number() reads."""
+    out = values.tolist()
+    if not all(math.isfinite(v) for v in out):
+        out = [v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")) for v in out]
+    return out
+
+
+@router.get("/health")
+def health() -> dict[str, Any]:
+    return {"ok": True, "version": __version__}
+
+
+@router.get("/projects")
+def projects(db: LocalBackend = Depends(store)) -> list[dict[str, Any]]:
+    return db.list_projects()
+
+
+@router.get("/runs")
+def runs(
+    project: str | None = None,
+    status: Literal["running", "finished", "failed", "stopped", "crashed"] | None = None,
+    tag: str | None = None,
+    limit: int | None = Query(None, ge=1, le=100_000),
+    db: LocalBackend = Depends(store),
+) -> list[dict[str, Any]]:
+    return [run_json(r) for r in db.list_runs(project=project, status=status, tag=tag, limit=limit)]
+
+
+@router.get("/runs/{run_id}")
+def run(run_id: str, db: LocalBackend = Depends(store)) -> dict[str, Any]:
+    return run_json(db.get_run(run_id))
+
+
+class RunPatch(BaseModel):
+    name: str | None = None
+    tags: list[str] | None = None
+    summary: dict[str, Any] | None = None
+
+
+@router.patch("/runs/{run_id}")
+def patch_run(run_id: str, patch: RunPatch, db: LocalBackend = Depends(store)) -> dict[str, Any]:
+    from daybreak.tracking import service
+
+    full = db.resolve(run_id)
+    service.update_run(db.db, full, **patch.model_dump(exclude_none=True))
+    return run_json(db.get_run(full))
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(run_id: str, db: LocalBackend = Depends(store)) -> Response:
+    db.delete_runs([db.resolve(run_id)])
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/metrics")
+def metric_index(run_id: str, db: LocalBackend = Depends(store)) -> dict[str, Any]:
+    full = db.resolve(run_id)
+    index = {k: to_jsonable(v.to_dict()) for k, v in db.metric_index(full).items()}
+    for key in db.metric_keys(full):
+        index.setdefault(key, None)
+    return {"run_id": full, "keys": index}
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}")
+def metric_series(
+    run_id: str,
+    key: str,
+    points: int = Query(2000, ge=0, le=MAX_POINTS, description="downsample to at most this many points, keeping extremes; 0 for all"),
+    format: Literal["json", "binary"] = "json",
+    db: LocalBackend = Depends(store),
+) -> Any:
+    full = db.resolve(run_id)
+    total = db.history(full, key)
+    from daybreak.tracking.downsample import downsample
+
+    shown = downsample(total, points) if points else total
+    if format == "binary":
+        headers = {"X-Daybreak-Total": str(len(total)), "X-Daybreak-Key": key}
+        return Response(shown.to_records().tobytes(), media_type="application/octet-stream", headers=headers)
+    return {
+        "run_id": full,
+        "key": key,
+        "total": len(total),
+        "returned": len(shown),
+        "steps": shown.steps.tolist(),
+        "timestamps": shown.timestamps.tolist(),
+        "values": finite_or_text(shown.values),
+    }
+
+
+@router.get("/runs/{run_id}/output")
+def output(run_id: str, offset: int = Query(0, ge=0), db: LocalBackend = Depends(store)) -> dict[str, Any]:
+    full = db.resolve(run_id)
+    text, next_offset = db.output(full, offset)
+    return {"run_id": full, "offset": offset, "next_offset": next_offset, "text": text}
+
+
+@router.get("/runs/{run_id}/artifacts")
+def artifacts(run_id: str, kind: str | None = None, db: LocalBackend = Depends(store)) -> list[dict[str, Any]]:
+    return db.artifacts(db.resolve(run_id), kind)
+
+
+@router.get("/runs/{run_id}/artifacts/{artifact_id}/download")
+def download(run_id: str, artifact_id: int, db: LocalBackend = Depends(store)) -> FileResponse:
+    full = db.resolve(run_id)
+    for row in db.artifacts(full):
+        if row["id"] == artifact_id:
+            path = db.local_blob(row["uri"])
+            return FileResponse(path, filename=path.name)
+    raise NotFoundError(f"run {full} has no artifact {artifact_id}", "list them at /api/runs/{id}/artifacts")
+
+
+@router.get("/runs/{run_id}/notes")
+def notes(run_id: str, db: LocalBackend = Depends(store)) -> list[dict[str, Any]]:
+    return db.notes(run_id=db.resolve(run_id))
+
+

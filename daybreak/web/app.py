@@ -1,0 +1,87 @@
+"""The FastAPI application: REST API, ingestion from remote SDKs, and the web pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from daybreak import __version__
+from daybreak.config import Settings, get_settings
+from daybreak.errors import DaybreakError
+from daybreak.tracking.readers import LocalBackend
+
+STATIC = Path(__file__).with_name("static")
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app over the local store named by ``settings`` (the server is always local)."""
+    settings = settings or get_settings()
+    if settings.remote:
+        settings = Settings(**{**settings.__dict__, "url": ""})
+    app = FastAPI(
+        title="Daybreak",
+        version=__version__,
+        description="Runs, metrics, logs and artifacts of a deep-learning team.",
+    )
+    app.state.settings = settings
+    app.state.store = LocalBackend(settings)
+    _install_errors(app)
+    _install_auth(app, settings)
+    from daybreak.web import api, ingest
+
+    app.include_router(api.router)
+    app.include_router(ingest.router)
+    _include_pages(app)
+    return app
+
+
+def _include_pages(app: FastAPI) -> None:
+    try:
+        from daybreak.web import pages
+    except ImportError:  # pages land separately; the API works without them
+        return
+    pages.install(app)
+
+
+def error_body(exc: DaybreakError) -> dict[str, Any]:
+    return {"error": exc.to_dict()}
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(DaybreakError)
+    async def _daybreak_error(_: Request, exc: DaybreakError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        body = {"error": {"type": "ValidationError", "message": problems, "hint": "see /docs for the request schema"}}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = {"error": {"type": "HTTPError", "message": str(exc.detail), "hint": None}}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _install_auth(app: FastAPI, settings: Settings) -> None:
+    if not settings.token:
+        return
+    expected = f"Bearer {settings.token}"
+
+    @app.middleware("http")
+    async def _check_token(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        if path.startswith("/api/") and path != "/api/health" and request.headers.get("authorization") != expected:
+            body = {"error": {"type": "AuthError", "message": "missing or wrong API token",
+                              "hint": "send Authorization: Bearer $DAYBREAK_TOKEN"}}
+            return JSONResponse(body, status_code=401)
+        return await call_next(request)
