@@ -13,6 +13,7 @@ from daybreak.config import get_settings
 def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("server")(server)
+    app.command("sync")(sync)
 
 
 def up(
@@ -28,10 +29,12 @@ def up(
     with running_stack(settings, settings.host, settings.port) as stack:
         console.print(f"[bold]Daybreak[/] is up at [link={stack['url']}]{stack['url']}[/] (home {settings.home})")
         if demo:
-            from daybreak.demo import run_demo
+            from daybreak.demo import run_demo, verify_demo
 
-            run_demo(settings, stack["url"], console)
+            run_ids = run_demo(settings, stack["url"], console)
             if once:
+                verify_demo(stack["url"], run_ids)
+                console.print("demo checked: every run is served")
                 return
         console.print("Press Ctrl-C to stop.")
         try:
@@ -57,3 +60,22 @@ def server(
     check_port_free(settings.host, settings.port)
     console.print(f"Daybreak server on http://{settings.host}:{settings.port}")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def sync(
+    url: str = typer.Option(None, help="Server URL [default: DAYBREAK_URL]."),
+) -> None:
+    """Send runs spooled while the server was unreachable (remote mode)."""
+    from daybreak.cli.console import fail
+    from daybreak.tracking.remote import sync_spools
+
+    settings = get_settings(url=url)
+    if not settings.url:
+        fail("no server to sync to", "set DAYBREAK_URL or pass --url")
+    left = sync_spools(settings)
+    if left:
+        fail(
+            f"{sum(left.values())} batches of {len(left)} runs are still spooled in {settings.spool_dir}",
+            "is the server up? run `daybreak sync` again",
+        )
+    console.print(f"all spooled runs sent to {settings.url}")
