@@ -40,6 +40,7 @@ class Settings:
     system_metrics_interval: float = 5.0
     capture_output: bool = True
     max_upload_mb: int = 2048
+    remote_finish_grace: float = 15.0
 
     @property
     def db_url(self) -> str:

@@ -80,6 +80,20 @@ class BlobStore:
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key)))
 
+    def delete(self, key: str) -> None:
+        """Remove one blob (and, on a local store, the folders it leaves empty)."""
+        path = self._path(key)
+        if not self.local:
+            if self.fs.exists(path):
+                self.fs.rm(path)
+            return
+        Path(path).unlink(missing_ok=True)
+        parent = Path(path).parent
+        root = Path(self.root)
+        while parent != root and root in parent.parents and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)
         if self.local:

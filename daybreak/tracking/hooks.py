@@ -64,11 +64,11 @@ def _finish_all(status: str, error: str | None) -> None:
 
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    _previous_excepthook(kind, exc, tb)  # first, so the traceback is in the run's output too
     if issubclass(kind, KeyboardInterrupt):
         _finish_all("stopped", "interrupted (Ctrl-C)")
     else:
         _finish_all("failed", "".join(traceback.format_exception(kind, exc, tb)))
-    _previous_excepthook(kind, exc, tb)
 
 
 def _at_exit() -> None:

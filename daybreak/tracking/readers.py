@@ -109,8 +109,7 @@ class LocalBackend:
         blobs = BlobStore(self.settings.blobs_url)
         service.remove_artifacts(self.db, [r["id"] for r in rows])
         for row in rows:
-            key = blobs.key_of(row["uri"])
-            blobs.delete_prefix(key)
+            blobs.delete(blobs.key_of(row["uri"]))
 
     def local_blob(self, uri: str) -> Path:
         from daybreak.blobs import BlobStore

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from daybreak.tracking.points import History
 
 MAX_BACKOFF = 30.0
-FINISH_GRACE = 15.0
 
 
 @dataclasses.dataclass
@@ -220,7 +219,7 @@ class RemoteSink:
         self._queue_buffers()
         payload = {"status": status, "ended_at": ended_at, "error": error, "summary": summary}
         self.sender.pending.append(Op("POST", f"/api/runs/{self.run_id}/finish", json.dumps(to_jsonable(payload)).encode()))
-        deadline = time.monotonic() + FINISH_GRACE
+        deadline = time.monotonic() + self.settings.remote_finish_grace
         while not self.sender.pump():
             if time.monotonic() > deadline:
                 print(

@@ -1,0 +1,67 @@
+// Helpers shared by the pages: JSON fetches, number and time formatting, polling.
+"use strict";
+
+window.Daybreak = (() => {
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function formatTime(seconds) {
+    const d = new Date(seconds * 1000);
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+      `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  // Server-rendered times are in the server's zone; show them in the reader's.
+  function localiseTimes(root) {
+    for (const el of (root || document).querySelectorAll("time[data-ts]")) {
+      const ts = Number(el.dataset.ts);
+      if (Number.isFinite(ts) && ts > 0) el.textContent = formatTime(ts);
+    }
+  }
+
+  function formatNumber(v) {
+    if (v === null || v === undefined) return "—";
+    if (Number.isNaN(v)) return "NaN";
+    if (v === Infinity) return "+Inf";
+    if (v === -Infinity) return "-Inf";
+    if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+    return String(Number(v.toPrecision(5)));
+  }
+
+  function formatDuration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    if (h) return `${h}h ${pad(m)}m`;
+    return m ? `${m}m ${pad(r)}s` : `${r}s`;
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    return response.json();
+  }
+
+  async function getText(url) {
+    const response = await fetch(url, { cache: "no-store" });
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    return response.text();
+  }
+
+  // Calls `tick` every `ms` (skipped while the tab is hidden) until it returns false.
+  function poll(tick, ms) {
+    const loop = async () => {
+      let again = true;
+      if (!document.hidden) {
+        try {
+          again = (await tick()) !== false;
+        } catch (err) {
+          console.warn("daybreak: refresh failed, retrying:", err.message || err);
+        }
+      }
+      if (again) setTimeout(loop, ms);
+    };
+    setTimeout(loop, ms);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => localiseTimes(document));
+  return { formatTime, localiseTimes, formatNumber, formatDuration, getJSON, getText, poll };
+})();
