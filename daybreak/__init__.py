@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 from daybreak.errors import DaybreakError
 
 __version__ = "0.1.0"
-__all__ = ["Checkpoint", "DaybreakError", "History", "Run", "RunView", "__version__", "get_run", "init"]
+__all__ = [
+    "Checkpoint",
+    "DaybreakError",
+    "History",
+    "Run",
+    "RunView",
+    "__version__",
+    "get_run",
+    "init",
+]
 
 if TYPE_CHECKING:
     from daybreak.tracking.checkpoints import Checkpoint

@@ -77,7 +77,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot parse {path}: {exc}", "fix the TOML syntax or remove the file") from exc
+        raise ConfigError(
+            f"cannot parse {path}: {exc}", "fix the TOML syntax or remove the file"
+        ) from exc
     section = data.get("daybreak", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [daybreak] must be a table", "write settings as key = value")

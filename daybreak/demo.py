@@ -33,8 +33,10 @@ def _check_torch() -> None:
     try:
         import torch  # noqa: F401
     except ModuleNotFoundError as exc:
-        raise ConfigError("the demo trains a real PyTorch model, and torch is not installed",
-                          "pip install torch==2.13.0 (or 'daybreak[torch]')") from exc
+        raise ConfigError(
+            "the demo trains a real PyTorch model, and torch is not installed",
+            "pip install torch==2.13.0 (or 'daybreak[torch]')",
+        ) from exc
 
 
 def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
@@ -48,13 +50,30 @@ def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
     env = {**os.environ, "DAYBREAK_HOME": str(settings.home), "DAYBREAK_DB": settings.db_url}
     env.pop("DAYBREAK_URL", None)
     run_ids: list[str] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         for demo in DEMO_RUNS:
             steps = int(demo.args[demo.args.index("--steps") + 1])
             task = progress.add_task(f"training {demo.name}", total=steps)
             before = {r.id for r in backend.list_runs(project="demo")}
-            command = [sys.executable, "-m", "daybreak.zoo.classifier", "--project", "demo", "--name", demo.name, *demo.args]
-            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            command = [
+                sys.executable,
+                "-m",
+                "daybreak.zoo.classifier",
+                "--project",
+                "demo",
+                "--name",
+                demo.name,
+                *demo.args,
+            ]
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             run_id = None
             while process.poll() is None:
                 time.sleep(0.5)
@@ -62,7 +81,11 @@ def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
                 if run_id:
                     progress.update(task, completed=_steps_done(backend, run_id))
             if process.returncode != 0:
-                raise DaybreakError(f"demo run {demo.name} failed:\n{process.stderr.read()[-2000:]}", "see the error above")
+                error = process.stderr.read() if process.stderr else ""
+                raise DaybreakError(
+                    f"demo run {demo.name} failed:\n{error[-2000:]}",
+                    "see the error above",
+                )
             run_id = run_id or _new_run(backend, before)
             progress.update(task, completed=steps)
             if run_id:
@@ -80,12 +103,19 @@ def verify_demo(url: str, run_ids: list[str]) -> None:
     import urllib.request
 
     for run_id in run_ids:
-        for path in (f"/api/runs/{run_id}", f"/api/runs/{run_id}/metrics/train/loss", f"/runs/{run_id}", "/projects/demo"):
+        for path in (
+            f"/api/runs/{run_id}",
+            f"/api/runs/{run_id}/metrics/train/loss",
+            f"/runs/{run_id}",
+            "/projects/demo",
+        ):
             try:
                 with urllib.request.urlopen(url + path, timeout=30) as response:
                     response.read()
             except urllib.error.URLError as exc:
-                raise DaybreakError(f"the server does not show {path}: {exc}", "see the server's log") from exc
+                raise DaybreakError(
+                    f"the server does not show {path}: {exc}", "see the server's log"
+                ) from exc
 
 
 def _new_run(backend: Any, before: set[str]) -> str | None:

@@ -59,7 +59,9 @@ class ServerThread:
         from daybreak.web.app import create_app
 
         check_port_free(host, port)
-        config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            create_app(settings), host=host, port=port, log_level="warning", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(target=self.server.run, name="daybreak-server", daemon=True)
@@ -69,7 +71,9 @@ class ServerThread:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConfigError(f"the server did not start at {self.url}", "see the messages above")
+                raise ConfigError(
+                    f"the server did not start at {self.url}", "see the messages above"
+                )
             time.sleep(0.02)
         return self
 
@@ -79,7 +83,9 @@ class ServerThread:
 
 
 @contextlib.contextmanager
-def running_stack(settings: Settings, host: str, port: int, monitor_every: float = 10.0) -> Iterator[dict[str, Any]]:
+def running_stack(
+    settings: Settings, host: str, port: int, monitor_every: float = 10.0
+) -> Iterator[dict[str, Any]]:
     """Server plus background loops, stopped on exit."""
     from daybreak.store.engine import get_database
 

@@ -60,9 +60,11 @@ class BlobStore:
 
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
         try:
-            return self.fs.open(self._path(key), mode)  # type: ignore[no-any-return]
+            return self.fs.open(self._path(key), mode)
         except FileNotFoundError as exc:
-            raise NotFoundError(f"no blob {key!r} in {self.url}", "it may have been deleted") from exc
+            raise NotFoundError(
+                f"no blob {key!r} in {self.url}", "it may have been deleted"
+            ) from exc
 
     def local_path(self, key: str) -> Path:
         """A local file with the blob's bytes (the blob itself for a local store)."""
@@ -71,7 +73,11 @@ class BlobStore:
             if not path.exists():
                 raise NotFoundError(f"no blob {key!r} in {self.url}", "it may have been deleted")
             return path
-        cache = Path(tempfile.gettempdir()) / "daybreak-blobs" / hashlib.sha1(self.uri(key).encode()).hexdigest()
+        cache = (
+            Path(tempfile.gettempdir())
+            / "daybreak-blobs"
+            / hashlib.sha1(self.uri(key).encode()).hexdigest()
+        )
         if not cache.exists():
             cache.parent.mkdir(parents=True, exist_ok=True)
             self.fs.get(self._path(key), str(cache))

@@ -17,8 +17,12 @@ def register(app: typer.Typer) -> None:
 
 
 def up(
-    demo: bool = typer.Option(False, "--demo", help="Also train a tiny real PyTorch model that logs to Daybreak."),
-    once: bool = typer.Option(False, "--once", help="With --demo: exit when the demo has finished and is shown."),
+    demo: bool = typer.Option(
+        False, "--demo", help="Also train a tiny real PyTorch model that logs to Daybreak."
+    ),
+    once: bool = typer.Option(
+        False, "--once", help="With --demo: exit when the demo has finished and is shown."
+    ),
     host: str = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
     port: int = typer.Option(None, help="Port to listen on [default: 8765]."),
 ) -> None:
@@ -27,7 +31,9 @@ def up(
     from daybreak.stack import running_stack
 
     with running_stack(settings, settings.host, settings.port) as stack:
-        console.print(f"[bold]Daybreak[/] is up at [link={stack['url']}]{stack['url']}[/] (home {settings.home})")
+        console.print(
+            f"[bold]Daybreak[/] is up at [link={stack['url']}]{stack['url']}[/] (home {settings.home})"
+        )
         if demo:
             from daybreak.demo import run_demo, verify_demo
 

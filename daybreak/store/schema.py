@@ -28,7 +28,9 @@ runs = sa.Table(
     "runs",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("name", sa.String(300), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("config", JSONText, nullable=False),
@@ -51,7 +53,9 @@ runs = sa.Table(
 metric_keys = sa.Table(
     "metric_keys",
     metadata,
-    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("nonfinite", sa.BigInteger, nullable=False, server_default="0"),
@@ -67,7 +71,9 @@ notes = sa.Table(
     "notes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    sa.Column(
+        "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
+    ),
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=True),
     sa.Column("author", sa.String(200), nullable=False, server_default=""),
     sa.Column("body", sa.Text, nullable=False),
@@ -79,7 +85,9 @@ artifacts = sa.Table(
     "artifacts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("name", sa.String(300), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("uri", sa.Text, nullable=False),

@@ -10,7 +10,7 @@ from typing import Any
 
 from daybreak.blobs import BlobStore
 from daybreak.config import Settings
-from daybreak.errors import NotFoundError, InvalidMetricError
+from daybreak.errors import InvalidMetricError, NotFoundError
 from daybreak.store.engine import Database
 from daybreak.tracking import service
 
@@ -45,7 +45,9 @@ def store_artifact(
     check_name(name)
     path = Path(path)
     if not path.exists():
-        raise NotFoundError(f"cannot log artifact {name!r}: {path} does not exist", "check the path")
+        raise NotFoundError(
+            f"cannot log artifact {name!r}: {path} does not exist", "check the path"
+        )
     blobs = BlobStore(settings.blobs_url)
     with tempfile.TemporaryDirectory() as tmp:
         source, filename = path, path.name

@@ -27,7 +27,16 @@ class Checkpoint:
     def from_row(cls, row: dict[str, Any], settings: Settings) -> Checkpoint:
         meta = row.get("meta") or {}
         fmt = meta.get("format") or Path(row["uri"]).suffix.lstrip(".")
-        return cls(row["run_id"], row["name"], row["step"], row["uri"], row["size"], row["sha256"], fmt, settings)
+        return cls(
+            row["run_id"],
+            row["name"],
+            row["step"],
+            row["uri"],
+            row["size"],
+            row["sha256"],
+            fmt,
+            settings,
+        )
 
     @property
     def path(self) -> Path:

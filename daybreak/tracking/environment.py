@@ -14,7 +14,16 @@ import sys
 from importlib import metadata
 from typing import Any
 
-PACKAGES = ("daybreak", "torch", "numpy", "onnx", "onnxruntime", "pytorch-lightning", "transformers", "timm")
+PACKAGES = (
+    "daybreak",
+    "torch",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "pytorch-lightning",
+    "transformers",
+    "timm",
+)
 
 
 def git_state(cwd: str | None = None) -> dict[str, Any]:

@@ -49,7 +49,10 @@ def _install() -> None:
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     atexit.register(_at_exit)
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
@@ -103,8 +106,8 @@ class _Tee:
 class OutputCapture:
     def __init__(self, sink: collections.deque[str]) -> None:
         self._originals = (sys.stdout, sys.stderr)
-        sys.stdout = _Tee(sys.stdout, sink)  # type: ignore[assignment]
-        sys.stderr = _Tee(sys.stderr, sink)  # type: ignore[assignment]
+        sys.stdout = _Tee(sys.stdout, sink)
+        sys.stderr = _Tee(sys.stderr, sink)
 
     def close(self) -> None:
         out, err = self._originals

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import urllib.parse
 from typing import IO, Any
 
@@ -15,7 +14,9 @@ class HttpClient:
     def __init__(self, url: str, token: str = "", timeout: float = 10.0) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise RemoteError(f"DAYBREAK_URL {url!r} is not an http(s) URL", "set it like http://HOST:8765")
+            raise RemoteError(
+                f"DAYBREAK_URL {url!r} is not an http(s) URL", "set it like http://HOST:8765"
+            )
         self.url = url.rstrip("/")
         self._scheme = parsed.scheme
         self._host = parsed.hostname
@@ -27,7 +28,11 @@ class HttpClient:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            kind = (
+                http.client.HTTPSConnection
+                if self._scheme == "https"
+                else http.client.HTTPConnection
+            )
             self._conn = kind(self._host, self._port, timeout=self.timeout)
         return self._conn
 
@@ -47,7 +52,9 @@ class HttpClient:
         """Send one request; raises RemoteError when the server cannot be reached."""
         target = self._base + path
         if params:
-            target += "?" + urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+            target += "?" + urllib.parse.urlencode(
+                {k: v for k, v in params.items() if v is not None}
+            )
         sent = dict(headers or {})
         if self._token:
             sent["Authorization"] = f"Bearer {self._token}"
@@ -58,9 +65,11 @@ class HttpClient:
                 response = conn.getresponse()
                 data = response.read()
                 return response.status, data, {k.lower(): v for k, v in response.getheaders()}
-            except (OSError, http.client.HTTPException, socket.timeout) as exc:
+            except (TimeoutError, OSError, http.client.HTTPException) as exc:
                 self.close()
-                retry_safe = attempt == 0 and isinstance(exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError)
+                retry_safe = attempt == 0 and isinstance(
+                    exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError
+                )
                 if retry_safe and not hasattr(body, "read"):
                     continue  # a kept-alive connection the server had closed
                 raise RemoteError(
@@ -69,9 +78,13 @@ class HttpClient:
                 ) from exc
         raise AssertionError("unreachable")
 
-    def json(self, method: str, path: str, payload: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def json(
+        self, method: str, path: str, payload: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         body = None if payload is None else json.dumps(payload).encode()
-        status, data, _ = self.request(method, path, body, {"Content-Type": "application/json"} if body else None, params)
+        status, data, _ = self.request(
+            method, path, body, {"Content-Type": "application/json"} if body else None, params
+        )
         check(status, data)
         return json.loads(data) if data else None
 

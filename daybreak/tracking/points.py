@@ -153,7 +153,9 @@ def decode_batch(body: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-def records_from(steps: Iterable[int], stamps: Iterable[float], values: Iterable[float]) -> np.ndarray:
+def records_from(
+    steps: Iterable[int], stamps: Iterable[float], values: Iterable[float]
+) -> np.ndarray:
     steps_a = np.fromiter(steps, dtype="<i8")
     out = np.empty(len(steps_a), dtype=RECORD)
     out["step"] = steps_a

@@ -51,7 +51,9 @@ class LocalBackend:
             return matches[0]
         if not matches:
             raise NotFoundError(f"no run with id {run_id!r}", "list runs with `daybreak runs ls`")
-        raise NotFoundError(f"{run_id!r} matches several runs: {', '.join(matches)}", "type more of the id")
+        raise NotFoundError(
+            f"{run_id!r} matches several runs: {', '.join(matches)}", "type more of the id"
+        )
 
     def get_run(self, run_id: str) -> RunRecord:
         from daybreak.tracking import service
@@ -117,7 +119,9 @@ class LocalBackend:
         blobs = BlobStore(self.settings.blobs_url)
         return blobs.local_path(blobs.key_of(uri))
 
-    def add_note(self, body: str, run_id: str | None = None, project: str | None = None, author: str = "") -> int:
+    def add_note(
+        self, body: str, run_id: str | None = None, project: str | None = None, author: str = ""
+    ) -> int:
         from daybreak.tracking import service
 
         return service.add_note(self.db, body, run_id=run_id, project=project, author=author)
@@ -149,7 +153,11 @@ class LocalBackend:
 
 def next_step(index: dict[str, KeyStats], run_dir: Path) -> int:
     """One past the highest training step logged (system metrics have their own counter)."""
-    steps = [s.last_step for k, s in index.items() if not k.startswith(SYSTEM_PREFIX) and s.last_step is not None]
+    steps = [
+        s.last_step
+        for k, s in index.items()
+        if not k.startswith(SYSTEM_PREFIX) and s.last_step is not None
+    ]
     for key in points.list_keys(run_dir):
         if not key.startswith(SYSTEM_PREFIX):
             records = points.read_records(run_dir, key)
@@ -201,7 +209,7 @@ class RunView:
         return dict(self._store.metric_index(self.record.id))
 
     def history(self, key: str, max_points: int | None = None) -> History:
-        return self._store.history(self.record.id, key, max_points)  # type: ignore[no-any-return]
+        return self._store.history(self.record.id, key, max_points)
 
     def logs(self, offset: int = 0) -> str:
         return str(self._store.output(self.record.id, offset)[0])
@@ -225,4 +233,3 @@ def get_run(run_id: str, **settings_overrides: Any) -> RunView:
 
     flush_active(run_id)
     return RunView(run_id, backend(get_settings(**settings_overrides)))
-

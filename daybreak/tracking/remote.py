@@ -123,7 +123,9 @@ class Sender:
             return False
         if status >= 400:  # the server refused it: keep the op for inspection, do not retry
             reason = f"HTTP {status}: {data[:500]!r}"
-            print(f"daybreak: the server refused {op.method} {op.path}: {reason}", file=sys.__stderr__)
+            print(
+                f"daybreak: the server refused {op.method} {op.path}: {reason}", file=sys.__stderr__
+            )
             if spooled is None:
                 self.spool.add(op)
                 spooled = self.spool.files()[-1]
@@ -139,14 +141,19 @@ class Sender:
         if op.body_file:
             with open(op.body_file, "rb") as handle:
                 headers["Content-Length"] = str(Path(op.body_file).stat().st_size)
-                status, data, _ = self.client.request(op.method, op.path, handle, headers, op.params)
+                status, data, _ = self.client.request(
+                    op.method, op.path, handle, headers, op.params
+                )
         else:
             status, data, _ = self.client.request(op.method, op.path, op.body, headers, op.params)
         return status, data
 
     def _fail(self, error: str) -> None:
         if self.last_error is None:
-            print(f"daybreak: {error}; spooling to {self.spool.folder} and retrying", file=sys.__stderr__)
+            print(
+                f"daybreak: {error}; spooling to {self.spool.folder} and retrying",
+                file=sys.__stderr__,
+            )
         self.last_error = error
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)
@@ -177,8 +184,12 @@ class RemoteSink:
 
     def open(self, record: RunRecord, resumed: bool) -> None:
         if not resumed:
-            payload = to_jsonable({k: v for k, v in record.to_dict().items() if k in _CREATE_FIELDS})
-            self.sender.pending.append(Op("PUT", f"/api/runs/{record.id}", json.dumps(payload).encode()))
+            payload = to_jsonable(
+                {k: v for k, v in record.to_dict().items() if k in _CREATE_FIELDS}
+            )
+            self.sender.pending.append(
+                Op("PUT", f"/api/runs/{record.id}", json.dumps(payload).encode())
+            )
             self.sender.pump()
 
     def write_points(self, batch: Mapping[str, np.ndarray]) -> None:
@@ -202,12 +213,24 @@ class RemoteSink:
             self._points = {}
             body = encode_batch(batch)
             self.sender.pending.append(
-                Op("POST", f"/api/runs/{self.run_id}/points", body, "application/octet-stream", self._next_seq())
+                Op(
+                    "POST",
+                    f"/api/runs/{self.run_id}/points",
+                    body,
+                    "application/octet-stream",
+                    self._next_seq(),
+                )
             )
         if self._output:
             text, self._output = "".join(self._output), []
             self.sender.pending.append(
-                Op("POST", f"/api/runs/{self.run_id}/output", text.encode("utf-8", "replace"), "text/plain", self._next_seq())
+                Op(
+                    "POST",
+                    f"/api/runs/{self.run_id}/output",
+                    text.encode("utf-8", "replace"),
+                    "text/plain",
+                    self._next_seq(),
+                )
             )
 
     def index(self, stats: Mapping[str, KeyStats], heartbeat: float) -> None:
@@ -215,10 +238,14 @@ class RemoteSink:
             self.sender.pending.append(Op("POST", f"/api/runs/{self.run_id}/heartbeat"))
         self.sync()
 
-    def finish(self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]) -> None:
+    def finish(
+        self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]
+    ) -> None:
         self._queue_buffers()
         payload = {"status": status, "ended_at": ended_at, "error": error, "summary": summary}
-        self.sender.pending.append(Op("POST", f"/api/runs/{self.run_id}/finish", json.dumps(to_jsonable(payload)).encode()))
+        self.sender.pending.append(
+            Op("POST", f"/api/runs/{self.run_id}/finish", json.dumps(to_jsonable(payload)).encode())
+        )
         deadline = time.monotonic() + self.settings.remote_finish_grace
         while not self.sender.pump():
             if time.monotonic() > deadline:
@@ -230,21 +257,32 @@ class RemoteSink:
                 return
             time.sleep(0.5)
 
-    def put_artifact(self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]) -> dict[str, Any]:
+    def put_artifact(
+        self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         from daybreak.tracking.artifacts import check_name
 
         check_name(name)
         if not path.exists():
-            raise NotFoundError(f"cannot log artifact {name!r}: {path} does not exist", "check the path")
+            raise NotFoundError(
+                f"cannot log artifact {name!r}: {path} does not exist", "check the path"
+            )
         if path.is_dir():
-            raise DaybreakError(f"{path} is a folder", "in remote mode, log a file (zip the folder first)")
+            raise DaybreakError(
+                f"{path} is a folder", "in remote mode, log a file (zip the folder first)"
+            )
         self.sync()
         params = {"kind": kind, "step": step, "filename": path.name, "meta": json.dumps(meta)}
         staged = self.spool.folder / "files" / f"{time.time_ns()}-{path.name}"
         staged.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, staged)
-        op = Op("PUT", f"/api/runs/{self.run_id}/artifacts/{name}", content_type="application/octet-stream",
-                body_file=str(staged), params=params)
+        op = Op(
+            "PUT",
+            f"/api/runs/{self.run_id}/artifacts/{name}",
+            content_type="application/octet-stream",
+            body_file=str(staged),
+            params=params,
+        )
         if self.sender.pump():
             try:
                 status, data = self.sender._send(op)
@@ -257,14 +295,35 @@ class RemoteSink:
                 staged.unlink(missing_ok=True)
                 check(status, data)
         self.spool.add(op)
-        return {"id": None, "run_id": self.run_id, "name": name, "kind": kind, "uri": str(staged),
-                "size": staged.stat().st_size, "sha256": _sha256(staged), "step": step, "meta": {**meta, "spooled": True}}
+        return {
+            "id": None,
+            "run_id": self.run_id,
+            "name": name,
+            "kind": kind,
+            "uri": str(staged),
+            "size": staged.stat().st_size,
+            "sha256": _sha256(staged),
+            "step": step,
+            "meta": {**meta, "spooled": True},
+        }
 
     def close(self) -> None:
         self.client.close()
 
 
-_CREATE_FIELDS = ("project", "name", "config", "tags", "summary", "git", "host", "pid", "command", "environment", "started_at")
+_CREATE_FIELDS = (
+    "project",
+    "name",
+    "config",
+    "tags",
+    "summary",
+    "git",
+    "host",
+    "pid",
+    "command",
+    "environment",
+    "started_at",
+)
 
 
 def _sha256(path: Path) -> str:
@@ -308,7 +367,9 @@ class RemoteBackend:
         return RunRecord.from_dict(self.client.json("GET", f"/api/runs/{run_id}"))
 
     def list_runs(self, **filters: Any) -> list[RunRecord]:
-        return [RunRecord.from_dict(r) for r in self.client.json("GET", "/api/runs", params=filters)]
+        return [
+            RunRecord.from_dict(r) for r in self.client.json("GET", "/api/runs", params=filters)
+        ]
 
     def list_projects(self) -> list[dict[str, Any]]:
         return list(self.client.json("GET", "/api/projects"))
@@ -326,7 +387,9 @@ class RemoteBackend:
         from daybreak.tracking.points import RECORD, History
 
         status, data, _ = self.client.request(
-            "GET", f"/api/runs/{run_id}/metrics/{key}", params={"points": max_points or 0, "format": "binary"}
+            "GET",
+            f"/api/runs/{run_id}/metrics/{key}",
+            params={"points": max_points or 0, "format": "binary"},
         )
         check(status, data)
         return History.from_records(key, np.frombuffer(data, dtype=RECORD))
@@ -348,7 +411,9 @@ class RemoteBackend:
         for row in self._rows_with_uri(uri):
             cache = self.settings.home / "cache" / "blobs" / row["sha256"] / Path(uri).name
             if not cache.exists():
-                status, data, _ = self.client.request("GET", f"/api/runs/{row['run_id']}/artifacts/{row['id']}/download")
+                status, data, _ = self.client.request(
+                    "GET", f"/api/runs/{row['run_id']}/artifacts/{row['id']}/download"
+                )
                 check(status, data)
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 cache.write_bytes(data)
@@ -359,10 +424,18 @@ class RemoteBackend:
         run_id = uri.split("/runs/", 1)[1].split("/", 1)[0] if "/runs/" in uri else ""
         return [r for r in self.artifacts(run_id) if r["uri"] == uri] if run_id else []
 
-    def add_note(self, body: str, run_id: str | None = None, project: str | None = None, author: str = "") -> int:
+    def add_note(
+        self, body: str, run_id: str | None = None, project: str | None = None, author: str = ""
+    ) -> int:
         if run_id is None:
-            raise DaybreakError("notes without a run are not supported in remote mode yet", "pass run_id")
-        return int(self.client.json("POST", f"/api/runs/{run_id}/notes", {"body": body, "author": author})["id"])
+            raise DaybreakError(
+                "notes without a run are not supported in remote mode yet", "pass run_id"
+            )
+        return int(
+            self.client.json("POST", f"/api/runs/{run_id}/notes", {"body": body, "author": author})[
+                "id"
+            ]
+        )
 
     def notes(self, run_id: str | None = None, project: str | None = None) -> list[dict[str, Any]]:
         return list(self.client.json("GET", f"/api/runs/{run_id}/notes"))

@@ -64,9 +64,15 @@ class Run:
         if system_metrics and settings.system_metrics_interval > 0:
             from daybreak.tracking.system import SystemSampler
 
-            self._sampler = SystemSampler(self._queue, settings.system_metrics_interval, settings.home)
+            self._sampler = SystemSampler(
+                self._queue, settings.system_metrics_interval, settings.home
+            )
             self._sampler.start()
-        self._capture = hooks.capture_output(self._writer.output) if capture_output and settings.capture_output else None
+        self._capture = (
+            hooks.capture_output(self._writer.output)
+            if capture_output and settings.capture_output
+            else None
+        )
         hooks.register(self)
 
     # -- identity --------------------------------------------------------------------
@@ -103,7 +109,9 @@ class Run:
         return f"<daybreak.Run {self.id} {self.project}/{self.name}>"
 
     # -- logging -----------------------------------------------------------------------
-    def log(self, metrics: Mapping[str, Any], step: int | None = None, timestamp: float | None = None) -> None:
+    def log(
+        self, metrics: Mapping[str, Any], step: int | None = None, timestamp: float | None = None
+    ) -> None:
         """Record scalars at ``step`` (default: one past the last step). Never blocks."""
         ts = _now() if timestamp is None else _timestamp(timestamp)
         if step is None:
@@ -146,13 +154,24 @@ class Run:
             warnings.warn(f"daybreak: not logged: {exc}", DaybreakWarning, stacklevel=4)
 
     # -- files ---------------------------------------------------------------------------
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Copy a file or folder into the blob store and attach it to the run."""
         source = Path(path)
         self._wait_registered()
         return self._sink.put_artifact(source, name or source.name, "artifact", None, meta or {})
 
-    def save_checkpoint(self, state_or_path: Any, step: int | None = None, name: str = "checkpoint", keep: int | None = None) -> Checkpoint:
+    def save_checkpoint(
+        self,
+        state_or_path: Any,
+        step: int | None = None,
+        name: str = "checkpoint",
+        keep: int | None = None,
+    ) -> Checkpoint:
         """Store a checkpoint (a file path, or any object ``torch.save`` accepts) at ``step``."""
         from daybreak.tracking import checkpoints
 
@@ -163,7 +182,9 @@ class Run:
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 path = checkpoints.serialise(state_or_path, Path(tmp))
-                saved = self._sink.put_artifact(path, name, "checkpoint", step, {"format": path.suffix[1:]})
+                saved = self._sink.put_artifact(
+                    path, name, "checkpoint", step, {"format": path.suffix[1:]}
+                )
         if keep:
             checkpoints.prune(self.settings, self.id, name, keep)
         return Checkpoint.from_row(saved, self.settings)
@@ -187,7 +208,9 @@ class Run:
         """Wait until everything logged so far is written and indexed."""
         return self._writer.flush(timeout)
 
-    def finish(self, status: str = FINISHED, error: str | None = None, timeout: float = 60.0) -> None:
+    def finish(
+        self, status: str = FINISHED, error: str | None = None, timeout: float = 60.0
+    ) -> None:
         """End the run; everything logged is written before this returns."""
         if self._ended or os.getpid() != self._pid:
             return
@@ -199,7 +222,10 @@ class Run:
             self._sampler.stop()
         self.record.status = status
         if not self._writer.stop(status, _now(), error, _jsonable_summary(self.summary), timeout):
-            print(f"daybreak: run {self.id} is still writing after {timeout:.0f}s; giving up", file=sys.__stderr__)
+            print(
+                f"daybreak: run {self.id} is still writing after {timeout:.0f}s; giving up",
+                file=sys.__stderr__,
+            )
 
     @property
     def finished(self) -> bool:
@@ -208,7 +234,9 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if kind is None:
             self.finish(FINISHED)
         elif issubclass(kind, KeyboardInterrupt):
@@ -238,9 +266,13 @@ def _as_step(step: Any) -> int:
     try:
         value = int(step)
     except (TypeError, ValueError) as exc:
-        raise InvalidMetricError(f"step {step!r} is not an integer", "pass step=i with an int") from exc
+        raise InvalidMetricError(
+            f"step {step!r} is not an integer", "pass step=i with an int"
+        ) from exc
     if value != step or value < 0:
-        raise InvalidMetricError(f"step {step!r} must be a whole number ≥ 0", "pass step=i with an int")
+        raise InvalidMetricError(
+            f"step {step!r} must be a whole number ≥ 0", "pass step=i with an int"
+        )
     return value
 
 
@@ -250,7 +282,9 @@ def _timestamp(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidMetricError(f"timestamp {value!r} is not a number", "pass unix seconds or a datetime") from exc
+        raise InvalidMetricError(
+            f"timestamp {value!r} is not a number", "pass unix seconds or a datetime"
+        ) from exc
 
 
 def _jsonable_summary(summary: dict[str, Any]) -> dict[str, Any]:
@@ -297,20 +331,38 @@ def init(
         from daybreak.store.urls import check_url
 
         check_url(settings.db_url)
-    return Run(record, settings, strict=strict, system_metrics=system_metrics, capture_output=capture_output)
+    return Run(
+        record,
+        settings,
+        strict=strict,
+        system_metrics=system_metrics,
+        capture_output=capture_output,
+    )
 
 
 def _check_project(project: str) -> None:
     if not isinstance(project, str) or not project.strip() or len(project) > 200 or "/" in project:
-        raise DaybreakError(f"project name {project!r} is not allowed", "use a short name without '/'")
+        raise DaybreakError(
+            f"project name {project!r} is not allowed", "use a short name without '/'"
+        )
 
 
-def _resume(run_id: str, settings: Settings, strict: bool, system_metrics: bool, capture_output: bool) -> Run:
+def _resume(
+    run_id: str, settings: Settings, strict: bool, system_metrics: bool, capture_output: bool
+) -> Run:
     from daybreak.tracking import environment, readers
 
     backend = readers.backend(settings)
     record, next_step = backend.resume(run_id, os.getpid(), environment.host())
-    return Run(record, settings, resumed=True, next_step=next_step, strict=strict, system_metrics=system_metrics, capture_output=capture_output)
+    return Run(
+        record,
+        settings,
+        resumed=True,
+        next_step=next_step,
+        strict=strict,
+        system_metrics=system_metrics,
+        capture_output=capture_output,
+    )
 
 
 def flush_active(run_id: str, timeout: float = 30.0) -> None:

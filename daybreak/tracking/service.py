@@ -129,7 +129,9 @@ def list_projects(db: Database) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def index_metrics(db: Database, run_id: str, stats: Mapping[str, KeyStats], heartbeat: float | None) -> None:
+def index_metrics(
+    db: Database, run_id: str, stats: Mapping[str, KeyStats], heartbeat: float | None
+) -> None:
     """Merge per-key stats of newly written points into the index and beat the heart."""
     with db.write() as conn:
         merge_key_stats(conn, run_id, stats)
@@ -213,7 +215,9 @@ def update_run(db: Database, run_id: str, **values: Any) -> None:
     allowed = {"summary", "tags", "name", "config"}
     unknown = set(values) - allowed
     if unknown:
-        raise ConflictError(f"cannot change {sorted(unknown)} of a run", f"changeable: {sorted(allowed)}")
+        raise ConflictError(
+            f"cannot change {sorted(unknown)} of a run", f"changeable: {sorted(allowed)}"
+        )
     with db.write() as conn:
         done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
         if done.rowcount == 0:
@@ -237,7 +241,8 @@ def mark_stale_runs(db: Database, now: float, stale_after: float) -> list[str]:
     ]
     if not dead:
         return []
-    message = f"process stopped sending heartbeats (marked crashed at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))})"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    message = f"process stopped sending heartbeats (marked crashed at {when})"
     with db.write() as conn:
         conn.execute(
             runs.update()
@@ -273,25 +278,35 @@ def delete_runs(db: Database, run_ids: Iterable[str]) -> int:
         return int(conn.execute(runs.delete().where(runs.c.id.in_(ids))).rowcount)
 
 
-def add_note(db: Database, body: str, run_id: str | None = None, project: str | None = None, author: str = "") -> int:
+def add_note(
+    db: Database, body: str, run_id: str | None = None, project: str | None = None, author: str = ""
+) -> int:
     with db.write() as conn:
         project_id = ensure_project(conn, project) if project else None
         if run_id is not None:
             _load(conn, run_id)
         result = conn.execute(
             notes.insert().values(
-                run_id=run_id, project_id=project_id, author=author, body=body, created_at=time.time()
+                run_id=run_id,
+                project_id=project_id,
+                author=author,
+                body=body,
+                created_at=time.time(),
             )
         )
-        return int(result.inserted_primary_key[0])
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def list_notes(db: Database, run_id: str | None = None, project: str | None = None) -> list[dict[str, Any]]:
+def list_notes(
+    db: Database, run_id: str | None = None, project: str | None = None
+) -> list[dict[str, Any]]:
     query = sa.select(notes).order_by(notes.c.created_at)
     if run_id:
         query = query.where(notes.c.run_id == run_id)
     if project:
-        query = query.join(projects, projects.c.id == notes.c.project_id).where(projects.c.name == project)
+        query = query.join(projects, projects.c.id == notes.c.project_id).where(
+            projects.c.name == project
+        )
     with db.read() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -300,7 +315,7 @@ def add_artifact(db: Database, run_id: str, **values: Any) -> dict[str, Any]:
     values = {"meta": {}, "step": None, "created_at": time.time(), **values, "run_id": run_id}
     with db.write() as conn:
         result = conn.execute(artifacts.insert().values(**values))
-        values["id"] = int(result.inserted_primary_key[0])
+        values["id"] = int(result.inserted_primary_key[0])  # type: ignore[index]
     return values
 
 

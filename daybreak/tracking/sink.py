@@ -25,8 +25,12 @@ class Sink(Protocol):
     def write_output(self, text: str) -> None: ...
     def sync(self) -> None: ...
     def index(self, stats: Mapping[str, KeyStats], heartbeat: float) -> None: ...
-    def finish(self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]) -> None: ...
-    def put_artifact(self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]) -> dict[str, Any]: ...
+    def finish(
+        self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]
+    ) -> None: ...
+    def put_artifact(
+        self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]
+    ) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -53,7 +57,9 @@ class LocalSink:
     def output_fd(self) -> int:
         if self._output_fd is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._output_fd = os.open(self.run_dir / "output.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._output_fd = os.open(
+                self.run_dir / "output.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
         return self._output_fd
 
     @property
@@ -92,15 +98,21 @@ class LocalSink:
 
         service.index_metrics(self.db, self.run_id, stats, heartbeat)
 
-    def finish(self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]) -> None:
+    def finish(
+        self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]
+    ) -> None:
         from daybreak.tracking import service
 
         service.finish_run(self.db, self.run_id, status, ended_at, error, summary)
 
-    def put_artifact(self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]) -> dict[str, Any]:
+    def put_artifact(
+        self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]
+    ) -> dict[str, Any]:
         from daybreak.tracking import artifacts
 
-        return artifacts.store_artifact(self.settings, self.db, self.run_id, path, name, kind, step, meta)
+        return artifacts.store_artifact(
+            self.settings, self.db, self.run_id, path, name, kind, step, meta
+        )
 
     def close(self) -> None:
         if self._files is not None:

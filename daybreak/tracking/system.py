@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -48,7 +49,9 @@ class SystemSampler(threading.Thread):
             "sys/proc_cpu_percent": float(process.cpu_percent(None)),
         }
         try:
-            disk = psutil.disk_usage(str(self.disk_path if self.disk_path.exists() else Path.home()))
+            disk = psutil.disk_usage(
+                str(self.disk_path if self.disk_path.exists() else Path.home())
+            )
             values["sys/disk_percent"] = float(disk.percent)
         except OSError:
             pass
@@ -60,7 +63,9 @@ class SystemSampler(threading.Thread):
         if nvml is None:
             return {}
         if self._gpus is None:
-            self._gpus = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+            self._gpus = [
+                nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())
+            ]
         values: dict[str, float] = {}
         for index, handle in enumerate(self._gpus):
             prefix = f"sys/gpu{index}"
@@ -74,15 +79,14 @@ class SystemSampler(threading.Thread):
 
 
 def _optional(nvml: Any, handle: Any, prefix: str) -> dict[str, float]:
+    """Power and temperature, which not every card reports."""
     out = {}
-    try:
+    with contextlib.suppress(Exception):
         out[f"{prefix}/power_w"] = nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0
-    except Exception:  # not every card reports power
-        pass
-    try:
-        out[f"{prefix}/temp_c"] = float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
-    except Exception:  # nor temperature
-        pass
+    with contextlib.suppress(Exception):
+        out[f"{prefix}/temp_c"] = float(
+            nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+        )
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import secrets
 import shutil
@@ -46,6 +47,7 @@ RUN_FIELDS = (
 EXTRA_FIELDS = ("error", "git", "host", "command", "environment", "attempts")
 POINT_FIELDS = ("key", "step", "ts", "value")
 CHUNK = 65_536
+PROGRESS_BYTES = 1 << 20
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,31}")
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 FORMAT_HINT = "the file must be Daybreak runs JSONL (see docs/runs-jsonl.md); nothing was imported"
@@ -93,6 +95,20 @@ def export_runs(
     for run_id in run_ids:
         points += export_run(store, run_id, out, progress)
     return TransferResult(list(run_ids), points)
+
+
+def export_file(
+    store: Any, run_ids: Sequence[str], path: Path, progress: Progress | None = None
+) -> TransferResult:
+    """Export to ``path`` through a temporary file, so a failed export leaves no partial file."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            result = export_runs(store, run_ids, out, progress)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return result
 
 
 def export_run(store: Any, run_id: str, out: TextIO, progress: Progress | None = None) -> int:
@@ -163,12 +179,17 @@ def import_runs(
     from daybreak.tracking.readers import LocalBackend
 
     importer = _Importer(LocalBackend(settings), project, new_ids)
+    unreported = 0
     try:
         for number, raw in enumerate(lines, 1):
             importer.feed(number, raw)
-            if progress is not None:
-                progress(len(raw))
+            unreported += len(raw)
+            if progress is not None and unreported >= PROGRESS_BYTES:
+                progress(unreported)
+                unreported = 0
         importer.finish()
+        if progress is not None and unreported:
+            progress(unreported)
     except BaseException:
         importer.rollback()
         raise

@@ -45,7 +45,10 @@ def check_key(key: object) -> str:
     if not key or len(key) > MAX_KEY:
         problem = f"must be 1 to {MAX_KEY} characters"
     elif not KEY_PATTERN.fullmatch(key):
-        problem = "may use letters, digits and _ . - / : @ ( ) [ ] = + , and spaces, and must start with a letter, digit or _"
+        problem = (
+            "may use letters, digits, spaces and _ . - / : @ ( ) [ ] = + ,"
+            " and must start with a letter, digit or _"
+        )
     elif "//" in key or key.endswith(("/", " ")) or "/../" in f"/{key}/" or "/./" in f"/{key}/":
         problem = "must not have empty, '.' or '..' path segments or end in '/' or a space"
     elif len(key_filename(key)) > 250:

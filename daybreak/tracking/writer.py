@@ -54,9 +54,18 @@ class Writer(threading.Thread):
         with self._flushed:
             self._flush_requests += 1
             wanted = self._flush_requests
-            return self._flushed.wait_for(lambda: self._flushes_done >= wanted or not self.is_alive(), timeout)
+            return self._flushed.wait_for(
+                lambda: self._flushes_done >= wanted or not self.is_alive(), timeout
+            )
 
-    def stop(self, status: str, ended_at: float, error: str | None, summary: dict[str, Any], timeout: float) -> bool:
+    def stop(
+        self,
+        status: str,
+        ended_at: float,
+        error: str | None,
+        summary: dict[str, Any],
+        timeout: float,
+    ) -> bool:
         self._final = (status, ended_at, error, summary)
         self._stop_event.set()
         self.join(timeout)
@@ -76,10 +85,14 @@ class Writer(threading.Thread):
             if forced or now - last_sync >= self.settings.fsync_interval:
                 self._guard("sync to disk", self.sink.sync)
                 last_sync = now
-            if not self.registered.is_set() and (forced or now - last_index >= self.settings.index_interval):
+            if not self.registered.is_set() and (
+                forced or now - last_index >= self.settings.index_interval
+            ):
                 self._open()
             due = self._stats and now - last_index >= self.settings.index_interval
-            if self.registered.is_set() and (forced or due or now - last_index >= self.settings.heartbeat_interval):
+            if self.registered.is_set() and (
+                forced or due or now - last_index >= self.settings.heartbeat_interval
+            ):
                 self._guard("update the metric index", self._index)
                 last_index = now
             if forced:
@@ -103,7 +116,9 @@ class Writer(threading.Thread):
     def _close(self) -> None:
         if self._final is not None and self.registered.is_set():
             status, ended_at, error, summary = self._final
-            self._guard("record the run's end", lambda: self.sink.finish(status, ended_at, error, summary))
+            self._guard(
+                "record the run's end", lambda: self.sink.finish(status, ended_at, error, summary)
+            )
         self._guard("close files", self.sink.close)
         self.finished.set()
         with self._flushed:
@@ -165,7 +180,9 @@ class Writer(threading.Thread):
         for _ in range(count):
             step, ts, values, deferred = popleft()
             if deferred:
-                values = {k: (v.resolve() if type(v) is DeferredValue else v) for k, v in values.items()}
+                values = {
+                    k: (v.resolve() if type(v) is DeferredValue else v) for k, v in values.items()
+                }
             for key, value in values.items():
                 column = columns.get(key)
                 if column is None:

@@ -20,14 +20,19 @@ MAX_POINTS = 100_000
 
 
 def run_json(record: Any) -> dict[str, Any]:
-    return to_jsonable(record.to_dict())  # type: ignore[no-any-return]
+    return to_jsonable(record.to_dict())
 
 
 def finite_or_text(values: Any) -> list[Any]:
     """JSON has no NaN/Infinity: non-finite values go out as the strings JavaScript's Number() reads."""
     out = values.tolist()
     if not all(math.isfinite(v) for v in out):
-        out = [v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")) for v in out]
+        out = [
+            v
+            if math.isfinite(v)
+            else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
+            for v in out
+        ]
     return out
 
 
@@ -91,7 +96,12 @@ def metric_index(run_id: str, db: LocalBackend = Depends(store)) -> dict[str, An
 def metric_series(
     run_id: str,
     key: str,
-    points: int = Query(2000, ge=0, le=MAX_POINTS, description="downsample to at most this many points, keeping extremes; 0 for all"),
+    points: int = Query(
+        2000,
+        ge=0,
+        le=MAX_POINTS,
+        description="downsample to at most this many points, keeping extremes; 0 for all",
+    ),
     format: Literal["json", "binary"] = "json",
     db: LocalBackend = Depends(store),
 ) -> Any:
@@ -102,7 +112,9 @@ def metric_series(
     shown = downsample(total, points) if points else total
     if format == "binary":
         headers = {"X-Daybreak-Total": str(len(total)), "X-Daybreak-Key": key}
-        return Response(shown.to_records().tobytes(), media_type="application/octet-stream", headers=headers)
+        return Response(
+            shown.to_records().tobytes(), media_type="application/octet-stream", headers=headers
+        )
     return {
         "run_id": full,
         "key": key,
@@ -115,14 +127,18 @@ def metric_series(
 
 
 @router.get("/runs/{run_id}/output")
-def output(run_id: str, offset: int = Query(0, ge=0), db: LocalBackend = Depends(store)) -> dict[str, Any]:
+def output(
+    run_id: str, offset: int = Query(0, ge=0), db: LocalBackend = Depends(store)
+) -> dict[str, Any]:
     full = db.resolve(run_id)
     text, next_offset = db.output(full, offset)
     return {"run_id": full, "offset": offset, "next_offset": next_offset, "text": text}
 
 
 @router.get("/runs/{run_id}/artifacts")
-def artifacts(run_id: str, kind: str | None = None, db: LocalBackend = Depends(store)) -> list[dict[str, Any]]:
+def artifacts(
+    run_id: str, kind: str | None = None, db: LocalBackend = Depends(store)
+) -> list[dict[str, Any]]:
     return db.artifacts(db.resolve(run_id), kind)
 
 
@@ -133,11 +149,11 @@ def download(run_id: str, artifact_id: int, db: LocalBackend = Depends(store)) -
         if row["id"] == artifact_id:
             path = db.local_blob(row["uri"])
             return FileResponse(path, filename=path.name)
-    raise NotFoundError(f"run {full} has no artifact {artifact_id}", "list them at /api/runs/{id}/artifacts")
+    raise NotFoundError(
+        f"run {full} has no artifact {artifact_id}", "list them at /api/runs/{id}/artifacts"
+    )
 
 
 @router.get("/runs/{run_id}/notes")
 def notes(run_id: str, db: LocalBackend = Depends(store)) -> list[dict[str, Any]]:
     return db.notes(run_id=db.resolve(run_id))
-
-

@@ -63,13 +63,21 @@ def _install_errors(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
-        body = {"error": {"type": "ValidationError", "message": problems, "hint": "see /docs for the request schema"}}
+        body = {
+            "error": {
+                "type": "ValidationError",
+                "message": problems,
+                "hint": "see /docs for the request schema",
+            }
+        }
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = {"error": {"type": "HTTPError", "message": str(exc.detail), "hint": None}}
-        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            body, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
 
 def _install_auth(app: FastAPI, settings: Settings) -> None:
@@ -80,8 +88,17 @@ def _install_auth(app: FastAPI, settings: Settings) -> None:
     @app.middleware("http")
     async def _check_token(request: Request, call_next: Any) -> Any:
         path = request.url.path
-        if path.startswith("/api/") and path != "/api/health" and request.headers.get("authorization") != expected:
-            body = {"error": {"type": "AuthError", "message": "missing or wrong API token",
-                              "hint": "send Authorization: Bearer $DAYBREAK_TOKEN"}}
+        if (
+            path.startswith("/api/")
+            and path != "/api/health"
+            and request.headers.get("authorization") != expected
+        ):
+            body = {
+                "error": {
+                    "type": "AuthError",
+                    "message": "missing or wrong API token",
+                    "hint": "send Authorization: Bearer $DAYBREAK_TOKEN",
+                }
+            }
             return JSONResponse(body, status_code=401)
         return await call_next(request)

@@ -9,8 +9,8 @@ from daybreak.tracking.readers import LocalBackend
 
 
 def store(request: Request) -> LocalBackend:
-    return request.app.state.store  # type: ignore[no-any-return]
+    return request.app.state.store
 
 
 def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings

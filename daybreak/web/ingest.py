@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from daybreak.config import Settings
 from daybreak.errors import ImportFormatError, PayloadTooLargeError
 from daybreak.tracking import service
-from daybreak.tracking.records import KeyStats, RunRecord
 from daybreak.tracking.readers import LocalBackend
+from daybreak.tracking.records import KeyStats, RunRecord
 from daybreak.web.api import run_json
 from daybreak.web.deps import settings as settings_dep
 from daybreak.web.deps import store
@@ -50,7 +50,9 @@ class RunIn(BaseModel):
 @router.put("/runs/{run_id}", status_code=201)
 def create_run(run_id: str, body: RunIn, db: LocalBackend = Depends(store)) -> dict[str, Any]:
     now = time.time()
-    record = RunRecord(id=run_id, **{**body.model_dump(), "started_at": body.started_at or now}, last_heartbeat=now)
+    record = RunRecord(
+        id=run_id, **{**body.model_dump(), "started_at": body.started_at or now}, last_heartbeat=now
+    )
     service.create_run(db.db, record)
     return run_json(db.get_run(run_id))
 
@@ -86,7 +88,9 @@ async def _body(request: Request, limit_mb: int) -> bytes:
     async for chunk in request.stream():
         data.extend(chunk)
         if len(data) > limit_mb * 2**20:
-            raise PayloadTooLargeError(f"request body is over {limit_mb} MiB", "send smaller batches")
+            raise PayloadTooLargeError(
+                f"request body is over {limit_mb} MiB", "send smaller batches"
+            )
     return bytes(data)
 
 
@@ -111,7 +115,9 @@ def _append_points(db: LocalBackend, run_id: str, body: bytes, seq: int | None) 
     try:
         batch = decode_batch(body)
     except (ValueError, json.JSONDecodeError) as exc:
-        raise ImportFormatError(f"malformed points batch: {exc}", "send points with the Daybreak SDK") from exc
+        raise ImportFormatError(
+            f"malformed points batch: {exc}", "send points with the Daybreak SDK"
+        ) from exc
     record = db.get_run(run_id)
     run_dir = db.run_dir(record.id)
     with _run_lock(record.id):
@@ -123,7 +129,9 @@ def _append_points(db: LocalBackend, run_id: str, body: bytes, seq: int | None) 
                 files.append(key, records)
         finally:
             files.close()
-        service.index_metrics(db.db, record.id, {k: KeyStats.of(r) for k, r in batch.items() if len(r)}, time.time())
+        service.index_metrics(
+            db.db, record.id, {k: KeyStats.of(r) for k, r in batch.items() if len(r)}, time.time()
+        )
         _mark(run_dir, "points", seq)
 
 
@@ -163,7 +171,9 @@ class FinishIn(BaseModel):
 @router.post("/runs/{run_id}/finish")
 def finish(run_id: str, body: FinishIn, db: LocalBackend = Depends(store)) -> dict[str, Any]:
     full = db.resolve(run_id)
-    service.finish_run(db.db, full, body.status, body.ended_at or time.time(), body.error, body.summary)
+    service.finish_run(
+        db.db, full, body.status, body.ended_at or time.time(), body.error, body.summary
+    )
     return run_json(db.get_run(full))
 
 
@@ -200,7 +210,9 @@ async def put_artifact(
                         "raise DAYBREAK_MAX_UPLOAD_MB on the server",
                     )
                 handle.write(chunk)
-        return await run_in_threadpool(store_artifact, settings, db.db, full, path, name, kind, step, meta_dict)
+        return await run_in_threadpool(
+            store_artifact, settings, db.db, full, path, name, kind, step, meta_dict
+        )
 
 
 @router.delete("/runs/{run_id}/artifacts/{artifact_id}", status_code=204)

@@ -1,4 +1,4 @@
-"""A tiny real image-classification trainer: a small CNN on generated 16×16 shapes.
+"""A tiny real image-classification trainer: a small CNN on generated 16x16 shapes.
 
 Used by the demo and the tests: it trains in seconds on a CPU, logs through the SDK, and
 checkpoints and resumes. Run it with ``python -m daybreak.zoo.classifier --steps 300``.
@@ -14,7 +14,7 @@ CLASSES = ("square", "cross", "ring", "bar")
 
 
 def make_shapes(count: int, seed: int) -> tuple[Any, Any]:
-    """Noisy 16×16 images of four shapes at random positions, and their labels."""
+    """Noisy 16x16 images of four shapes at random positions, and their labels."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -27,7 +27,9 @@ def make_shapes(count: int, seed: int) -> tuple[Any, Any]:
         if kind == 0:
             mask = ((yy - cy).abs() <= 3) & ((xx - cx).abs() <= 3)
         elif kind == 1:
-            mask = (((yy - cy).abs() <= 1) & ((xx - cx).abs() <= 4)) | (((xx - cx).abs() <= 1) & ((yy - cy).abs() <= 4))
+            mask = (((yy - cy).abs() <= 1) & ((xx - cx).abs() <= 4)) | (
+                ((xx - cx).abs() <= 1) & ((yy - cy).abs() <= 4)
+            )
         elif kind == 2:
             radius = ((yy - cy) ** 2 + (xx - cx) ** 2).float().sqrt()
             mask = (radius >= 2.5) & (radius <= 4.0)
@@ -41,9 +43,16 @@ def build_model() -> Any:
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, len(CLASSES)),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 32),
+        nn.ReLU(),
+        nn.Linear(32, len(CLASSES)),
     )
 
 
@@ -66,11 +75,22 @@ def train(
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    config = {"model": "shapes-cnn", "steps": steps, "lr": lr, "batch": batch, "seed": seed, "classes": list(CLASSES)}
-    run = daybreak.init(project=project, name=name, config=config, tags=["zoo", "classification"], resume=resume)
+    config = {
+        "model": "shapes-cnn",
+        "steps": steps,
+        "lr": lr,
+        "batch": batch,
+        "seed": seed,
+        "classes": list(CLASSES),
+    }
+    run = daybreak.init(
+        project=project, name=name, config=config, tags=["zoo", "classification"], resume=resume
+    )
     model = build_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
     start = 0
     latest = run.latest_checkpoint() if resume else None
     if latest is not None:
@@ -93,16 +113,30 @@ def train(
             grad_norm = nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             optimizer.step()
             schedule.step()
-            run.log({"train/loss": loss.detach(), "train/grad_norm": grad_norm, "lr": schedule.get_last_lr()[0]}, step=step)
+            run.log(
+                {
+                    "train/loss": loss.detach(),
+                    "train/grad_norm": grad_norm,
+                    "lr": schedule.get_last_lr()[0],
+                },
+                step=step,
+            )
             if step % eval_every == 0 or step == steps - 1:
                 with torch.no_grad():
                     val_logits = model(val_x)
                     val_loss = float(loss_fn(val_logits, val_y))
                     accuracy = float((val_logits.argmax(1) == val_y).float().mean())
                 run.log({"val/loss": val_loss, "val/acc": accuracy}, step=step)
-                print(f"step {step}: train/loss {float(loss):.3f} val/loss {val_loss:.3f} val/acc {accuracy:.3f}")
+                print(
+                    f"step {step}: train/loss {float(loss):.3f} val/loss {val_loss:.3f} val/acc {accuracy:.3f}"
+                )
             if checkpoint_every and (step + 1) % checkpoint_every == 0:
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step}
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "step": step,
+                }
                 run.save_checkpoint(state, step=step, keep=2)
         run.summary["val/acc"] = accuracy
     return run.id

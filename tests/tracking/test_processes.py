@@ -18,7 +18,9 @@ from daybreak.tracking.readers import LocalBackend
 def start_script(tmp_path: Path, body: str, name: str = "train.py") -> subprocess.Popen[str]:
     script = tmp_path / name
     script.write_text(textwrap.dedent(body))
-    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
@@ -29,7 +31,9 @@ def wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float = 
         if line.startswith(prefix):
             return line
         if not line and process.poll() is not None:
-            raise AssertionError(f"process ended early: {process.stderr.read() if process.stderr else ''}")
+            raise AssertionError(
+                f"process ended early: {process.stderr.read() if process.stderr else ''}"
+            )
     raise AssertionError(f"no line starting with {prefix!r}")
 
 
@@ -87,15 +91,39 @@ def test_stale_heartbeat_from_another_host_is_crashed_by_the_monitor(home):
     settings = daybreak.config.get_settings(stale_after=1.0)
     db = get_database(settings.db_url)
     now = time.time()
-    service.create_run(db, RunRecord(id="far", project="p", name="far", host="elsewhere", pid=1, started_at=now - 100, last_heartbeat=now - 5))
-    service.create_run(db, RunRecord(id="alive", project="p", name="alive", host="elsewhere", pid=1, started_at=now, last_heartbeat=now + 60))
+    service.create_run(
+        db,
+        RunRecord(
+            id="far",
+            project="p",
+            name="far",
+            host="elsewhere",
+            pid=1,
+            started_at=now - 100,
+            last_heartbeat=now - 5,
+        ),
+    )
+    service.create_run(
+        db,
+        RunRecord(
+            id="alive",
+            project="p",
+            name="alive",
+            host="elsewhere",
+            pid=1,
+            started_at=now,
+            last_heartbeat=now + 60,
+        ),
+    )
     monitor = HeartbeatMonitor(settings, every=0.1)
     monitor.start()
     time.sleep(0.5)
     monitor.stop()
     assert monitor.crashed == ["far"]
     with db.read() as conn:
-        statuses = dict(conn.execute(runs.select().with_only_columns(runs.c.id, runs.c.status)).all())
+        statuses = dict(
+            conn.execute(runs.select().with_only_columns(runs.c.id, runs.c.status)).all()
+        )
     assert statuses == {"far": "crashed", "alive": "running"}
 
 
@@ -120,7 +148,10 @@ def test_uncaught_exception_marks_failed_with_traceback(home, tmp_path):
     assert "CUDA out of memory" in view.logs()
 
 
-@pytest.mark.parametrize(("sig", "status", "reason"), [(signal.SIGINT, "stopped", "Ctrl-C"), (signal.SIGTERM, "stopped", "SIGTERM")])
+@pytest.mark.parametrize(
+    ("sig", "status", "reason"),
+    [(signal.SIGINT, "stopped", "Ctrl-C"), (signal.SIGTERM, "stopped", "SIGTERM")],
+)
 def test_interrupt_and_terminate_mark_stopped(home, tmp_path, sig, status, reason):
     process = start_script(tmp_path, LOOP)
     run_id = wait_for_line(process, "ID").split()[1]
@@ -168,7 +199,12 @@ def test_eight_runs_at_full_rate_lose_nothing(home, tmp_path):
     script = tmp_path / "load.py"
     script.write_text(textwrap.dedent(body))
     processes = [
-        subprocess.Popen([sys.executable, str(script), f"w{n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), f"w{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(8)
     ]
     results = []
@@ -191,6 +227,8 @@ def test_system_metrics_are_sampled(home):
     time.sleep(1.0)
     run.finish()
     keys = daybreak.get_run(run.id).metric_keys()
-    assert {"sys/cpu_percent", "sys/ram_percent", "sys/proc_rss_gb", "sys/disk_percent"} <= set(keys)
+    assert {"sys/cpu_percent", "sys/ram_percent", "sys/proc_rss_gb", "sys/disk_percent"} <= set(
+        keys
+    )
     rss = daybreak.get_run(run.id).history("sys/proc_rss_gb").values
     assert len(rss) >= 2 and 0.01 < rss.max() < 64

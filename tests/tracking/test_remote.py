@@ -51,7 +51,8 @@ def test_server_down_spools_and_everything_arrives_later(settings, monkeypatch, 
     url = f"http://127.0.0.1:{port}"
     client_env(monkeypatch, tmp_path, url)
     script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import daybreak
         run = daybreak.init(project="offline", name="o", system_metrics=False)
         for i in range(2000):
@@ -59,10 +60,13 @@ def test_server_down_spools_and_everything_arrives_later(settings, monkeypatch, 
         print("trained", flush=True)
         run.finish(timeout=60)
         print("ID", run.id, flush=True)
-    """))
+    """)
+    )
     monkeypatch.setenv("DAYBREAK_REMOTE_FINISH_GRACE", "1")
     env = {**__import__("os").environ}
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, done.stderr
     assert "trained" in done.stdout, "training must go on while the server is away"
     assert "daybreak sync" in done.stderr
@@ -72,8 +76,9 @@ def test_server_down_spools_and_everything_arrives_later(settings, monkeypatch, 
 
     server = ServerThread(settings, "127.0.0.1", port).start()
     try:
-        from daybreak.cli.main import app
         from typer.testing import CliRunner
+
+        from daybreak.cli.main import app
 
         result = CliRunner().invoke(app, ["sync"])
         assert result.exit_code == 0, result.output
@@ -97,7 +102,9 @@ def test_server_back_during_the_run_receives_everything(settings, monkeypatch, t
         for i in range(500, 1000):
             run.log({"loss": float(i)}, step=i)
         run.finish()
-        assert daybreak.get_run(run.id).history("loss").values.tolist() == [float(i) for i in range(1000)]
+        assert daybreak.get_run(run.id).history("loss").values.tolist() == [
+            float(i) for i in range(1000)
+        ]
     finally:
         server.stop()
 
@@ -112,7 +119,9 @@ def test_a_batch_resent_after_a_lost_reply_is_applied_once(settings, server, mon
     client = HttpClient(server)
     body = encode_batch({"x": records_from([1000], [time.time()], [7.0])})
     for _ in range(2):
-        status, _, _ = client.request("POST", f"/api/runs/{run.id}/points", body, {"X-Daybreak-Seq": str(10**20)})
+        status, _, _ = client.request(
+            "POST", f"/api/runs/{run.id}/points", body, {"X-Daybreak-Seq": str(10**20)}
+        )
         assert status == 204
     run.finish()
     assert daybreak.get_run(run.id).metrics()["x"].count == 1

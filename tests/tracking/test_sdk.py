@@ -57,7 +57,16 @@ def test_numbers_numpy_and_torch_values(home):
     )
     run.finish()
     got = {k: s.last for k, s in daybreak.get_run(run.id).metrics().items()}
-    assert got == {"int": 3, "bool": 1, "np32": 1.5, "np_int": 7, "np_0d": 2.25, "tensor": 4.5, "grad_tensor": 2.0, "nested/inner": 6}
+    assert got == {
+        "int": 3,
+        "bool": 1,
+        "np32": 1.5,
+        "np_int": 7,
+        "np_0d": 2.25,
+        "tensor": 4.5,
+        "grad_tensor": 2.0,
+        "nested/inner": 6,
+    }
 
 
 def test_nan_and_infinity_are_values(home):
@@ -69,7 +78,12 @@ def test_nan_and_infinity_are_values(home):
     run.finish()
     view = daybreak.get_run(run.id)
     values = view.history("loss").values
-    assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == math.inf and values[3] == -math.inf
+    assert (
+        values[0] == 1.0
+        and math.isnan(values[1])
+        and values[2] == math.inf
+        and values[3] == -math.inf
+    )
     stats = view.metrics()["loss"]
     assert stats.nonfinite == 3 and stats.min == 1.0 and stats.max == 2.0
     assert math.isnan(view.metrics()["last_nan"].last)
@@ -260,4 +274,6 @@ def test_notes_attach_to_the_run(home):
     run.note("tried warmup 500, loss still spiky", author="ana")
     run.finish()
     notes = daybreak.get_run(run.id).notes()
-    assert [(n["author"], n["body"]) for n in notes] == [("ana", "tried warmup 500, loss still spiky")]
+    assert [(n["author"], n["body"]) for n in notes] == [
+        ("ana", "tried warmup 500, loss still spiky")
+    ]
