@@ -38,10 +38,14 @@ class Result:
     floor: float | None = None
     higher_is_better: bool = False
     note: str = ""
+    baseline_unit: str | None = None  # when the baseline is not in the figure's unit
+    ratio_value: float | None = None  # set when figure / baseline is not the meaningful ratio
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline is None or self.baseline == 0:
+        if self.ratio_value is not None:
+            return self.ratio_value
+        if self.baseline is None or self.baseline == 0 or self.baseline_unit not in (None, self.unit):
             return None
         return self.value / self.baseline
 
@@ -162,7 +166,7 @@ def report(title: str, results: list[Result], options: argparse.Namespace, detai
     print(f"\n{title}{'  (--quick)' if options.quick else ''}")
     rows = [("figure", "value", "baseline", "ratio", "floor", "verdict")]
     for r in results:
-        baseline = "-" if r.baseline is None else f"{fmt(r.baseline)} {r.unit} ({r.baseline_name})"
+        baseline = "-" if r.baseline is None else f"{fmt(r.baseline)} {r.baseline_unit or r.unit} ({r.baseline_name})"
         rows.append((r.name, f"{fmt(r.value)} {r.unit}", baseline, fmt_ratio(r.ratio), r.floor_text, r.verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):

@@ -63,14 +63,17 @@ def ls(
     if not records:
         console.print("no runs yet" if not (project or status or tag) else "no runs match")
         return
-    table = Table("id", "project", "name", "status", "started", "duration", "metrics", box=None)
+    table = Table(box=None)
+    for column in ("id", "project", "name", "status", "started", "duration"):
+        table.add_column(column, no_wrap=column not in ("project", "name"))
+    table.add_column("metrics")
     for record in records:
         table.add_row(
             record.id[:8],
             escape(record.project),
             escape(record.name),
             _status(record.status),
-            _when(record.started_at),
+            _when(record.started_at, "%Y-%m-%d %H:%M"),
             _duration(record),
             _headline(store.metric_index(record.id)),
         )
@@ -130,7 +133,7 @@ def compare(
         "config", *heads, title="config" if all_config else "config that differs", box=None
     )
     for key, values in result["config"].items():
-        config.add_row(escape(key), *(escape(_value(v)) for v in values))
+        config.add_row(escape(key), *(MISSING if v is None else escape(_value(v)) for v in values))
     if result["config"]:
         console.print(config)
     else:
@@ -469,8 +472,8 @@ def _status(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{escape(status)}[/]"
 
 
-def _when(ts: float | None) -> str:
-    return MISSING if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+def _when(ts: float | None, form: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return MISSING if ts is None else time.strftime(form, time.localtime(ts))
 
 
 def _duration(record: RunRecord) -> str:

@@ -20,7 +20,14 @@ from daybreak.tracking import hooks
 from daybreak.tracking.checkpoints import Checkpoint
 from daybreak.tracking.configs import to_config
 from daybreak.tracking.records import FAILED, FINISHED, RUNNING, STOPPED, RunRecord
-from daybreak.tracking.values import DeferredValue, check_key, flatten, to_number
+from daybreak.tracking.values import (
+    DeferredValue,
+    DeviceBatch,
+    PinnedPages,
+    check_key,
+    flatten,
+    to_number,
+)
 from daybreak.tracking.writer import Writer
 
 _now = time.time
@@ -53,6 +60,8 @@ class Run:
         self.summary: dict[str, Any] = dict(record.summary)
         self._step = next_step
         self._known: set[str] = set()
+        self._valid_keys: set[str] = set()
+        self._pinned: PinnedPages | None = None
         self._warned: set[str] = set()
         self._pid = os.getpid()
         self._ended = False
@@ -132,19 +141,27 @@ class Run:
         if self._ended:
             raise DaybreakError(f"run {self.id} has finished", "start a new run or resume this one")
         values: dict[str, Any] = {}
-        deferred = False
-        for key, value in flatten(metrics).items():
+        device = DeviceBatch()
+        flat = flatten(metrics) if any(isinstance(v, Mapping) for v in metrics.values()) else metrics
+        valid = self._valid_keys
+        for key, value in flat.items():
             try:
-                check_key(key)
-                number = to_number(key, value)
+                if key not in valid:
+                    valid.add(check_key(key))
+                number = to_number(key, value, device)
             except InvalidMetricError as exc:
                 if self.strict:
                     raise
                 self._warn_once(key, exc)
                 continue
-            deferred = deferred or type(number) is DeferredValue
             values[key] = number
-            self._known.add(key)
+            if type(number) is not DeferredValue:
+                self._known.add(key)
+        deferred = bool(device.tensors)
+        if deferred:
+            if self._pinned is None:
+                self._pinned = PinnedPages()
+            device.start_copy(self._pinned)
         if values:
             self._queue.append((step, ts, values, deferred))
 

@@ -13,18 +13,80 @@ KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/:@ ()\[\]=+,]*")
 MAX_KEY = 200
 
 
+class PinnedPages:
+    """Pinned host memory handed out in slices, one page per dtype, so logging a GPU scalar
+    costs one asynchronous copy and no allocation. A page is freed (and its memory reused by
+    torch's caching host allocator) once every batch holding a slice of it was read."""
+
+    PAGE = 4096
+
+    def __init__(self) -> None:
+        self._pages: dict[Any, tuple[Any, int]] = {}
+
+    def take(self, dtype: Any, count: int) -> Any:
+        import torch
+
+        page, used = self._pages.get(dtype, (None, self.PAGE))
+        if used + count > self.PAGE:
+            page, used = torch.empty(max(self.PAGE, count), dtype=dtype, pin_memory=True), 0
+        self._pages[dtype] = (page, used + count)
+        return page[used : used + count]
+
+
+class DeviceBatch:
+    """Scalars of one ``log`` call that live on a GPU, copied to pinned host memory with one
+    asynchronous copy per dtype; the writer thread waits on the event, the loop never does."""
+
+    __slots__ = ("_values", "event", "slices", "tensors")
+
+    def __init__(self) -> None:
+        self.tensors: list[Any] = []
+        self.slices: list[tuple[Any, list[int]]] = []
+        self.event: Any = None
+        self._values: list[float] | None = None
+
+    def add(self, tensor: Any) -> DeferredValue:
+        self.tensors.append(tensor.detach().reshape(1))
+        return DeferredValue(self, len(self.tensors) - 1)
+
+    def start_copy(self, pages: PinnedPages) -> None:
+        import torch
+
+        by_dtype: dict[Any, list[int]] = {}
+        for index, tensor in enumerate(self.tensors):
+            by_dtype.setdefault(tensor.dtype, []).append(index)
+        for dtype, indices in by_dtype.items():
+            group = [self.tensors[i] for i in indices]
+            source = group[0] if len(group) == 1 else torch.cat(group)
+            host = pages.take(dtype, len(group))
+            host.copy_(source, non_blocking=True)
+            self.slices.append((host, indices))
+        self.event = torch.cuda.Event()
+        self.event.record()
+        self.tensors = []
+
+    def values(self) -> list[float]:
+        if self._values is None:
+            self.event.synchronize()
+            out = [0.0] * sum(len(indices) for _, indices in self.slices)
+            for host, indices in self.slices:
+                for index, value in zip(indices, host.tolist(), strict=True):
+                    out[index] = float(value)
+            self._values, self.slices = out, []
+        return self._values
+
+
 class DeferredValue:
-    """A CUDA scalar whose copy to host memory was started but may not have finished."""
+    """A GPU scalar whose copy to host memory was started but may not have finished."""
 
-    __slots__ = ("event", "host")
+    __slots__ = ("batch", "index")
 
-    def __init__(self, host: Any, event: Any) -> None:
-        self.host = host
-        self.event = event
+    def __init__(self, batch: DeviceBatch, index: int) -> None:
+        self.batch = batch
+        self.index = index
 
     def resolve(self) -> float:
-        self.event.synchronize()
-        return float(self.host.item())
+        return self.batch.values()[self.index]
 
 
 def key_filename(key: str) -> str:
@@ -58,13 +120,14 @@ def check_key(key: object) -> str:
     return key
 
 
-def to_number(key: str, value: Any) -> float | DeferredValue:
-    """A plain float for numbers, numpy and CPU tensors; a ``DeferredValue`` for CUDA tensors."""
+def to_number(key: str, value: Any, device: DeviceBatch | None = None) -> float | DeferredValue:
+    """A plain float for numbers, numpy and CPU tensors; a ``DeferredValue`` (added to
+    ``device``) for CUDA tensors."""
     kind = type(value)
     if kind is float or kind is int or kind is bool:
         return float(value)
     if kind.__module__ == "torch" or kind.__name__ in {"Tensor", "Parameter"}:
-        return _from_tensor(key, value)
+        return _from_tensor(key, value, device)
     if isinstance(value, str | bytes) or value is None:
         raise _non_numeric(key, value)
     size = getattr(value, "size", 1)
@@ -79,7 +142,7 @@ def to_number(key: str, value: Any) -> float | DeferredValue:
         raise _non_numeric(key, value) from exc
 
 
-def _from_tensor(key: str, tensor: Any) -> float | DeferredValue:
+def _from_tensor(key: str, tensor: Any, device: DeviceBatch | None) -> float | DeferredValue:
     if tensor.numel() != 1:
         raise InvalidMetricError(
             f"metric {key!r} got a tensor of shape {tuple(tensor.shape)}",
@@ -87,16 +150,9 @@ def _from_tensor(key: str, tensor: Any) -> float | DeferredValue:
         )
     if tensor.is_complex():
         raise _non_numeric(key, tensor)
-    if tensor.device.type == "cpu":
-        return float(tensor.detach().item())
-    import torch
-
-    host = tensor.detach().reshape(()).to("cpu", non_blocking=True)
-    if tensor.device.type == "cuda":
-        event = torch.cuda.Event()
-        event.record()
-        return DeferredValue(host, event)
-    return float(host.item())
+    if tensor.device.type == "cuda" and device is not None:
+        return device.add(tensor)
+    return float(tensor.detach().item())
 
 
 def _non_numeric(key: str, value: Any) -> InvalidMetricError:

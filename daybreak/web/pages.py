@@ -19,6 +19,7 @@ from daybreak.errors import NotFoundError
 from daybreak.tracking.readers import SYSTEM_PREFIX, LocalBackend
 from daybreak.tracking.records import RUNNING, KeyStats, RunRecord
 from daybreak.web.app import STATIC, TEMPLATES
+from daybreak.web.deps import store as _store
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES)
@@ -32,10 +33,6 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _store(request: Request) -> LocalBackend:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("version", __version__)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
@@ -47,7 +44,9 @@ def not_found(request: Request, exc: NotFoundError) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> Response:
-    return _render(request, "index.html", title="Projects", projects=_store(request).list_projects())
+    return _render(
+        request, "index.html", title="Projects", projects=_store(request).list_projects()
+    )
 
 
 @router.get("/projects/{name}", response_class=HTMLResponse)

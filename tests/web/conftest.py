@@ -39,7 +39,9 @@ def browser() -> Iterator[Any]:
     except ImportError:
         _unavailable("playwright is not installed (pip install -e '.[dev]')")
     if not CHROMIUM.exists():
-        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set DAYBREAK_CHROMIUM)")
+        _unavailable(
+            f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set DAYBREAK_CHROMIUM)"
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium

@@ -34,6 +34,25 @@ window.Daybreak = (() => {
     return m ? `${m}m ${pad(r)}s` : `${r}s`;
   }
 
+  // Digits after the point that `step` needs (0.25 -> 2, 5 -> 0).
+  function decimalsOf(step) {
+    let d = 0;
+    while (d < 12 && Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) > 1e-6) d++;
+    return d;
+  }
+
+  // uPlot axis labels that stay distinct and short for tiny (1e-4) and huge (1e7) values.
+  function axisValues(u, splits, axisIdx, space, incr) {
+    const mag = Math.max(...splits.map((v) => Math.abs(v)));
+    const fixed = decimalsOf(incr);
+    if (mag === 0 || (mag < 1e6 && mag >= 1e-3 && fixed <= 6)) {
+      return splits.map((v) => v.toFixed(fixed));
+    }
+    const exp = Math.floor(Math.log10(mag));
+    const digits = Math.min(6, decimalsOf(incr / 10 ** exp));
+    return splits.map((v) => (v === 0 ? "0" : v.toExponential(digits)));
+  }
+
   async function getJSON(url) {
     const response = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
@@ -63,5 +82,7 @@ window.Daybreak = (() => {
   }
 
   document.addEventListener("DOMContentLoaded", () => localiseTimes(document));
-  return { formatTime, localiseTimes, formatNumber, formatDuration, getJSON, getText, poll };
+  return {
+    formatTime, localiseTimes, formatNumber, formatDuration, axisValues, getJSON, getText, poll,
+  };
 })();

@@ -54,19 +54,26 @@
     return register(el);
   }
 
+  // uPlot stretches a single point's time axis over years: keep it to a minute (or 2 steps).
+  function xRange(entry, min, max) {
+    if (min === null || max === null) return [0, 1];
+    const pad = entry.system ? 30 : 1;
+    return min === max ? [min - pad, max + pad] : [min, max];
+  }
+
   function plotOptions(entry, width) {
     const stroke = entry.system ? COLORS.system : COLORS.train;
     const axis = { stroke: "#5b6577", grid: { stroke: "#eceff3" }, ticks: { stroke: "#d5dae1" } };
     return {
       width,
       height: 200,
-      scales: { x: { time: entry.system } },
+      scales: { x: { time: entry.system, range: (u, min, max) => xRange(entry, min, max) } },
       series: [
         { label: entry.system ? "time" : "step" },
         { label: entry.key, stroke, width: 1.5, fill: stroke + "14", spanGaps: false,
           value: (u, v) => Daybreak.formatNumber(v) },
       ],
-      axes: [{ ...axis }, { ...axis, size: 58 }],
+      axes: [{ ...axis }, { ...axis, size: 64, values: Daybreak.axisValues }],
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },
     };
@@ -80,6 +87,7 @@
     const width = Math.max(200, entry.plotEl.clientWidth);
     if (entry.plot) entry.plot.setData([xs, ys]);
     else entry.plot = new uPlot(plotOptions(entry, width), [xs, ys], entry.plotEl);
+    entry.el.uplot = entry.plot; // for debugging from the console and for the browser tests
     const last = raw.length ? raw[raw.length - 1] : null;
     entry.el.querySelector(".last").textContent = Daybreak.formatNumber(last);
     entry.el.querySelector(".total").textContent = String(series.total);
