@@ -85,7 +85,7 @@ def fmt(value: float | None) -> str:
 
 
 def fmt_ratio(ratio: float | None) -> str:
-    return "-" if ratio is None else f"{fmt(ratio)}×"
+    return "-" if ratio is None else f"{fmt(ratio)}x"
 
 
 def median(values: Sequence[float]) -> float:
@@ -93,8 +93,8 @@ def median(values: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float]) -> str:
-    """min–max of the repetitions, to show how noisy a figure was."""
-    return f"{fmt(min(values))}–{fmt(max(values))}"
+    """min-max of the repetitions, to show how noisy a figure was."""
+    return f"{fmt(min(values))}-{fmt(max(values))}"
 
 
 def args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
@@ -161,7 +161,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def report(title: str, results: list[Result], options: argparse.Namespace, details: dict[str, Any] | None = None) -> int:
+def report(
+    title: str, results: list[Result], options: argparse.Namespace, details: dict[str, Any] | None = None
+) -> int:
     """Print the table, write JSON if asked; returns the exit code (1 if any floor failed)."""
     print(f"\n{title}{'  (--quick)' if options.quick else ''}")
     rows = [("figure", "value", "baseline", "ratio", "floor", "verdict")]

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import _common
+import numpy as np
 from _common import Result, median
 
 KEY = "train/loss"
@@ -116,7 +115,8 @@ def main() -> int:
             api, _ = timed(fetch, reps)
         details["api_1m_ms"] = {"first": first[0], "reps": api}
         results.append(Result(
-            "REST /metrics/{key}?points=2000, 1M points", median(api), "ms", "np.fromfile of the 1M points", median(base),
+            "REST /metrics/{key}?points=2000, 1M points", median(api), "ms",
+            "np.fromfile of the 1M points", median(base),
             100, note=f"reps {_common.spread(api)} ms; first request {first[0]:.0f} ms; TestClient in-process",
         ))
     return _common.report("read: reading and downsampling metrics", results, options, details)

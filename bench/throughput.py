@@ -11,6 +11,7 @@ the same number of ready-made 24-byte records with ``numpy.ndarray.tofile`` and 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
@@ -20,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import _common
+import numpy as np
 from _common import Result, median
 
 KEYS = [f"train/k{i}" for i in range(10)]
@@ -72,17 +72,17 @@ def tofile_rate(total: int, folder: Path) -> float:
     chunk["step"] = np.arange(len(chunk))
     per_key = total // len(KEYS)
     start = time.perf_counter()
-    handles = [open(folder / f"{i}.points", "ab") for i in range(len(KEYS))]
-    written = 0
-    while written < per_key:
-        n = min(len(chunk), per_key - written)
+    with contextlib.ExitStack() as stack:
+        handles = [stack.enter_context(open(folder / f"{i}.points", "ab")) for i in range(len(KEYS))]
+        written = 0
+        while written < per_key:
+            n = min(len(chunk), per_key - written)
+            for handle in handles:
+                chunk[:n].tofile(handle)
+            written += n
         for handle in handles:
-            chunk[:n].tofile(handle)
-        written += n
-    for handle in handles:
-        handle.flush()
-        os.fsync(handle.fileno())
-        handle.close()
+            handle.flush()
+            os.fsync(handle.fileno())
     return written * len(KEYS) / (time.perf_counter() - start)
 
 
@@ -112,7 +112,9 @@ def main() -> int:
         results[0].floor = float("inf")  # a point logged but not on disk fails the benchmark outright
         results[0].note += " — POINTS LOST"
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results[0].note += f"; peak RSS of the process {peak_mb:,.0f} MB (the caller outruns the writer, the queue holds the rest)"
+    results[0].note += (
+        f"; peak RSS of the process {peak_mb:,.0f} MB (the caller outruns the writer, the queue holds the rest)"
+    )
     details: dict[str, Any] = {"reps": ours, "tofile_rates": base, "peak_rss_mb": peak_mb}
     return _common.report("throughput: sustained durable write rate", results, options, details)
 

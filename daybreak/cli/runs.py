@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 from collections import deque
@@ -42,12 +43,12 @@ MISSING = "—"
 
 @app.command("ls")
 def ls(
-    project: str = typer.Option(None, "--project", "-p", help="Only runs of this project."),
-    status: str = typer.Option(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only runs of this project."),
+    status: str | None = typer.Option(
         None, "--status", "-s", help=f"Only runs with this status: {', '.join(STATUSES)}."
     ),
-    tag: str = typer.Option(None, "--tag", "-t", help="Only runs with this tag."),
-    limit: int = typer.Option(
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Only runs with this tag."),
+    limit: int | None = typer.Option(
         None, "--limit", "-n", min=1, help="At most this many runs, newest first."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
@@ -82,7 +83,7 @@ def ls(
 
 @app.command("show")
 def show(
-    run: str = typer.Argument(..., help="A run id or a unique prefix of one."),
+    run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
     """Everything about one run: record, config, summary, metrics, artifacts, notes, error."""
@@ -110,8 +111,10 @@ def show(
 
 @app.command("compare")
 def compare(
-    runs: list[str] = typer.Argument(..., help="Two or more run ids (or unique prefixes)."),
-    metric: list[str] = typer.Option(
+    runs: list[str] = typer.Argument(
+        ..., metavar="RUN", help="Two or more run ids (or unique prefixes)."
+    ),
+    metric: list[str] | None = typer.Option(
         None, "--metric", "-m", help="Compare this metric (repeatable); default all."
     ),
     all_config: bool = typer.Option(
@@ -146,7 +149,7 @@ def compare(
 
 @app.command("tail")
 def tail(
-    run: str = typer.Argument(..., help="A run id or a unique prefix of one."),
+    run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Keep printing new output until the run ends."
     ),
@@ -182,16 +185,24 @@ def tail(
 
 @app.command("export")
 def export(
-    runs: list[str] = typer.Argument(None, help="Run ids (or unique prefixes) to export."),
-    project: str = typer.Option(None, "--project", "-p", help="Export every run of this project."),
+    runs: list[str] | None = typer.Argument(
+        None, metavar="RUN", help="Run ids (or unique prefixes) to export."
+    ),
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="Export every run of this project."
+    ),
     output: str = typer.Option("-", "--output", "-o", help="File to write, or - for stdout."),
 ) -> None:
     """Write runs and all their metric points as JSONL (see docs/runs-jsonl.md)."""
     store = backend(get_settings())
     run_ids = transfer.select_runs(store, runs or [], project)
     if output == "-":
-        transfer.export_runs(store, run_ids, sys.stdout)
-        sys.stdout.flush()
+        try:
+            transfer.export_runs(store, run_ids, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader (head, less) went away: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         return
     total = transfer.count_points(store, run_ids)
     with _progress("exporting", total) as advance:
@@ -206,7 +217,7 @@ def import_(
     file: str = typer.Argument(
         ..., help="A runs JSONL file (from `daybreak runs export`), or - for stdin."
     ),
-    project: str = typer.Option(
+    project: str | None = typer.Option(
         None, "--project", "-p", help="Put every imported run into this project."
     ),
     new_ids: bool = typer.Option(
@@ -232,7 +243,9 @@ def import_(
 
 @app.command("delete")
 def delete(
-    runs: list[str] = typer.Argument(..., help="Run ids (or unique prefixes) to delete."),
+    runs: list[str] = typer.Argument(
+        ..., metavar="RUN", help="Run ids (or unique prefixes) to delete."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     force: bool = typer.Option(False, "--force", help="Also delete runs that are still running."),
 ) -> None:

@@ -8,6 +8,7 @@ is one ``numpy.fromfile``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -96,16 +97,26 @@ class PointFiles:
         self._dirty: set[int] = set()
 
     def append(self, key: str, records: np.ndarray) -> None:
+        """Append whole records or nothing: a failed write (a full disk) is cut back off, so
+        a retry cannot leave a torn record in the middle of the file."""
         fd = self._fds.get(key)
         if fd is None:
             path = self.folder / key_filename(key)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._fds[key] = fd
-        data = records.tobytes()
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        view = memoryview(records.tobytes())
+        size = os.fstat(fd).st_size
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            self._dirty.discard(fd)
+            os.close(fd)
+            del self._fds[key]
+            raise
         self._dirty.add(fd)
 
     def sync(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import shutil
 import time
 from pathlib import Path
@@ -97,7 +98,10 @@ class LocalBackend:
                 data = handle.read(limit)
         except FileNotFoundError:
             return "", offset
-        return data.decode("utf-8", "replace"), offset + len(data)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text = decoder.decode(data, final=False)  # a character cut at the end waits for next time
+        unread = len(decoder.getstate()[0])
+        return text, offset + len(data) - unread
 
     def artifacts(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         from daybreak.tracking import service

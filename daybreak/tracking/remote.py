@@ -9,10 +9,12 @@ exits (the server stayed away) are sent by ``daybreak sync``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -165,6 +167,15 @@ class Sender:
         self.pending.clear()
 
 
+def _locked(method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: RemoteSink, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class RemoteSink:
     """The writer's sink in remote mode: batches become ops sent on each sync."""
 
@@ -177,11 +188,13 @@ class RemoteSink:
         self._points: dict[str, list[np.ndarray]] = {}
         self._output: list[str] = []
         self._seq = time.time_ns()
+        self._lock = threading.RLock()  # the writer and the indexer threads share the sender
 
     def _next_seq(self) -> int:
         self._seq = max(self._seq + 1, time.time_ns())
         return self._seq
 
+    @_locked
     def open(self, record: RunRecord, resumed: bool) -> None:
         if not resumed:
             payload = to_jsonable(
@@ -192,13 +205,16 @@ class RemoteSink:
             )
             self.sender.pump()
 
+    @_locked
     def write_points(self, batch: Mapping[str, np.ndarray]) -> None:
         for key, records in batch.items():
             self._points.setdefault(key, []).append(records)
 
+    @_locked
     def write_output(self, text: str) -> None:
         self._output.append(text)
 
+    @_locked
     def sync(self) -> None:
         self._queue_buffers()
         self.sender.pump()
@@ -233,11 +249,13 @@ class RemoteSink:
                 )
             )
 
+    @_locked
     def index(self, stats: Mapping[str, KeyStats], heartbeat: float) -> None:
         if not any(op.path.endswith("/heartbeat") for op in self.sender.pending):
             self.sender.pending.append(Op("POST", f"/api/runs/{self.run_id}/heartbeat"))
         self.sync()
 
+    @_locked
     def finish(
         self, status: str, ended_at: float, error: str | None, summary: dict[str, Any]
     ) -> None:
@@ -257,6 +275,7 @@ class RemoteSink:
                 return
             time.sleep(0.5)
 
+    @_locked
     def put_artifact(
         self, path: Path, name: str, kind: str, step: int | None, meta: dict[str, Any]
     ) -> dict[str, Any]:
@@ -394,8 +413,9 @@ class RemoteBackend:
         check(status, data)
         return History.from_records(key, np.frombuffer(data, dtype=RECORD))
 
-    def output(self, run_id: str, offset: int = 0) -> tuple[str, int]:
-        body = self.client.json("GET", f"/api/runs/{run_id}/output", params={"offset": offset})
+    def output(self, run_id: str, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
+        params = {"offset": offset, "limit": limit}
+        body = self.client.json("GET", f"/api/runs/{run_id}/output", params=params)
         return str(body["text"]), int(body["next_offset"])
 
     def artifacts(self, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:

@@ -237,7 +237,7 @@ def mark_stale_runs(db: Database, now: float, stale_after: float) -> list[str]:
         row.id
         for row in rows
         if row.last_heartbeat < now - stale_after
-        or (row.host == host and row.pid and row.last_heartbeat < now - 2 and not _alive(row.pid))
+        or (row.host == host and row.pid and not _alive(row.pid))
     ]
     if not dead:
         return []

@@ -10,6 +10,7 @@ checked, so a corrupt file leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -24,9 +25,11 @@ from daybreak.config import Settings
 from daybreak.errors import (
     ConfigError,
     ConflictError,
+    DaybreakError,
     ImportFormatError,
     InvalidMetricError,
     NotFoundError,
+    StorageFullError,
 )
 from daybreak.tracking.points import History, PointFiles, records_from
 from daybreak.tracking.records import STATUSES, KeyStats, RunRecord
@@ -101,11 +104,15 @@ def export_file(
     store: Any, run_ids: Sequence[str], path: Path, progress: Progress | None = None
 ) -> TransferResult:
     """Export to ``path`` through a temporary file, so a failed export leaves no partial file."""
+    if not path.parent.is_dir():
+        raise NotFoundError(f"cannot write {path}: no folder {path.parent}", "create it first")
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
         with partial.open("w", encoding="utf-8") as out:
             result = export_runs(store, run_ids, out, progress)
         os.replace(partial, path)
+    except OSError as exc:
+        raise _os_error(exc, f"write {path}") from exc
     finally:
         partial.unlink(missing_ok=True)
     return result
@@ -190,8 +197,10 @@ def import_runs(
         importer.finish()
         if progress is not None and unreported:
             progress(unreported)
-    except BaseException:
+    except BaseException as exc:
         importer.rollback()
+        if isinstance(exc, OSError):
+            raise _os_error(exc, "import runs; nothing was imported") from exc
         raise
     return importer.result
 
@@ -363,6 +372,12 @@ class _Importer:
         shutil.rmtree(self.staging, ignore_errors=True)
         if self.committed:
             self.store.delete_runs(self.committed)
+
+
+def _os_error(exc: OSError, what: str) -> DaybreakError:
+    if exc.errno == errno.ENOSPC:
+        return StorageFullError(f"the disk is full: cannot {what}", "free some space and try again")
+    return DaybreakError(f"cannot {what}: {exc}", "check the path, its permissions and free space")
 
 
 def _bad(number: int, what: str) -> ImportFormatError:

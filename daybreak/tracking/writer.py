@@ -1,14 +1,19 @@
 """The background writer: batches what the loop logged and hands it to a sink.
 
-The caller only appends to a deque; this thread turns the entries into per-key record arrays
-every ``flush_interval`` (0.2 s), writes them, syncs to disk every ``fsync_interval`` and
-updates the metric index and heartbeat every ``index_interval``. Failures never reach the
-training loop: they are reported once and retried.
+Two threads per run, so files never wait on the database:
+
+- the writer turns queued entries into per-key record arrays every ``flush_interval``
+  (0.2 s), writes them and syncs them to disk every ``fsync_interval``;
+- the indexer registers the run, merges per-key stats into the metric index and beats the
+  heart every ``index_interval``, and records the run's end.
+
+Failures never reach the training loop: they are reported once and retried.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import sys
 import threading
 import time
@@ -25,38 +30,70 @@ if TYPE_CHECKING:
     import numpy as np
 
 MAX_BACKLOG_BATCHES = 10_000
+CHUNK = 50_000  # log calls turned into one write
+
+
+class _Reporter:
+    """Says once per kind of failure what went wrong and what happens now."""
+
+    def __init__(self, settings: Settings, run_id: str) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self._reported: set[str] = set()
+
+    def guard(self, what: str, action: Any) -> bool:
+        try:
+            action()
+        except Exception as exc:  # the training loop must never see a logging failure
+            self.warn(what, exc)
+            return False
+        self._reported.discard(what)
+        return True
+
+    def warn(self, what: str, exc: BaseException) -> None:
+        if what in self._reported:
+            return
+        self._reported.add(what)
+        stream = getattr(sys, "__stderr__", None) or sys.stderr
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        advice = "training goes on and Daybreak keeps retrying"
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            advice = (
+                f"the disk under {self.settings.home} is full: free some space; until then "
+                "training goes on and points are kept in memory"
+            )
+        message = f"daybreak: could not {what} for run {self.run_id}: {detail}; {advice}"
+        print(message, file=stream, flush=True)
 
 
 class Writer(threading.Thread):
+    """The file side; owns the indexer. The training thread only touches ``entries``,
+    ``output``, ``flush`` and ``stop``."""
+
     def __init__(self, sink: Sink, settings: Settings, record: RunRecord, resumed: bool) -> None:
         super().__init__(name=f"daybreak-writer-{record.id}", daemon=True)
         self.sink = sink
         self.settings = settings
-        self.record = record
-        self.resumed = resumed
         self.entries: collections.deque[Entry] = collections.deque()
         self.output: collections.deque[str] = collections.deque()
-        self.registered = threading.Event()
         self.points_written = 0
+        self.reporter = _Reporter(settings, record.id)
+        self.indexer = Indexer(sink, settings, record, resumed, self.reporter)
+        self.registered = self.indexer.registered
+        self._wake = threading.Event()
         self._stop_event = threading.Event()
-        self._flushed = threading.Condition()
-        self._flush_requests = 0
-        self._flushes_done = 0
         self._backlog: list[dict[str, np.ndarray]] = []
-        self._stats: dict[str, KeyStats] = {}
-        self._reported: set[str] = set()
-        self._final: tuple[str, float, str | None, dict[str, Any]] | None = None
-        self.finished = threading.Event()
+
+    def start(self) -> None:
+        self.indexer.start()
+        super().start()
 
     # -- called from the training thread -------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything logged so far is written and indexed."""
-        with self._flushed:
-            self._flush_requests += 1
-            wanted = self._flush_requests
-            return self._flushed.wait_for(
-                lambda: self._flushes_done >= wanted or not self.is_alive(), timeout
-            )
+        """Block until everything logged so far is written, synced and indexed."""
+        ticket = self.indexer.ask_for_flush()
+        self._wake.set()
+        return self.indexer.wait_for_flush(ticket, timeout)
 
     def stop(
         self,
@@ -66,102 +103,61 @@ class Writer(threading.Thread):
         summary: dict[str, Any],
         timeout: float,
     ) -> bool:
-        self._final = (status, ended_at, error, summary)
+        deadline = time.monotonic() + timeout
         self._stop_event.set()
+        self._wake.set()
         self.join(timeout)
-        return not self.is_alive()
+        self.indexer.stop((status, ended_at, error, summary), max(0.1, deadline - time.monotonic()))
+        return not self.is_alive() and not self.indexer.is_alive()
 
     # -- the thread ----------------------------------------------------------------------
     def run(self) -> None:
-        last_sync = last_index = time.monotonic()
-        self._open()
+        last_sync = time.monotonic()
         while True:
-            stopping = self._stop_event.wait(self.settings.flush_interval)
-            with self._flushed:
-                wanted = self._flush_requests
-            self._guard("write metrics", self._drain)
+            self._wake.wait(self.settings.flush_interval)
+            self._wake.clear()
+            stopping = self._stop_event.is_set()
+            ticket = self.indexer.flush_ticket()
+            self.reporter.guard("write metrics", self._drain)
             now = time.monotonic()
-            forced = stopping or wanted > self._flushes_done
-            if forced or now - last_sync >= self.settings.fsync_interval:
-                self._guard("sync to disk", self.sink.sync)
+            if stopping or ticket or now - last_sync >= self.settings.fsync_interval:
+                self.reporter.guard("sync to disk", self.sink.sync)
                 last_sync = now
-            if not self.registered.is_set() and (
-                forced or now - last_index >= self.settings.index_interval
-            ):
-                self._open()
-            due = self._stats and now - last_index >= self.settings.index_interval
-            if self.registered.is_set() and (
-                forced or due or now - last_index >= self.settings.heartbeat_interval
-            ):
-                self._guard("update the metric index", self._index)
-                last_index = now
-            if forced:
-                with self._flushed:
-                    self._flushes_done = wanted
-                    self._flushed.notify_all()
+            if ticket:
+                self.indexer.files_flushed(ticket)
             if stopping:
-                break
-        self._close()
-
-    def _open(self) -> None:
-        if not self.resumed and not self.record.environment:
-            from daybreak.tracking import environment
-
-            self.record.git = environment.git_state()
-            self.record.environment = environment.environment()
-            self.record.host = environment.host()
-        if self._guard("register the run", lambda: self.sink.open(self.record, self.resumed)):
-            self.registered.set()
-
-    def _close(self) -> None:
-        if self._final is not None and self.registered.is_set():
-            status, ended_at, error, summary = self._final
-            self._guard(
-                "record the run's end", lambda: self.sink.finish(status, ended_at, error, summary)
-            )
-        self._guard("close files", self.sink.close)
-        self.finished.set()
-        with self._flushed:
-            self._flushes_done = self._flush_requests
-            self._flushed.notify_all()
-
-    def _guard(self, what: str, action: Any) -> bool:
-        try:
-            action()
-        except Exception as exc:  # the training loop must never see a logging failure
-            self._warn(what, exc)
-            return False
-        self._reported.discard(what)
-        return True
-
-    def _warn(self, what: str, exc: BaseException) -> None:
-        if what in self._reported:
-            return
-        self._reported.add(what)
-        stream = getattr(sys, "__stderr__", None) or sys.stderr
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        print(
-            f"daybreak: could not {what} for run {self.record.id}: {detail}; "
-            "training goes on and Daybreak keeps retrying",
-            file=stream,
-            flush=True,
-        )
+                return
 
     def _drain(self) -> None:
+        """Write what was queued when the drain began, in chunks, so a large backlog reaches
+        the disk piece by piece instead of in one long batch."""
         self._drain_output()
-        batch = self._take_batch()
+        remaining = len(self.entries)
+        while True:
+            count = min(remaining, CHUNK)
+            remaining -= count
+            self._write_batch(self._take_batch(count))
+            if remaining <= 0:
+                return
+
+    def _write_batch(self, batch: dict[str, np.ndarray]) -> None:
         if batch:
             self._backlog.append(batch)
             if len(self._backlog) > MAX_BACKLOG_BATCHES:
-                self._backlog.pop(0)
+                dropped = self._backlog.pop(0)
+                self.reporter.warn(
+                    "keep unwritten points",
+                    MemoryError(f"dropped {len(dropped)} keys of the oldest batch"),
+                )
         while self._backlog:
-            self.sink.write_points(self._backlog[0])
-            written = self._backlog.pop(0)
-            for key, records in written.items():
-                stats = KeyStats.of(records)
-                known = self._stats.get(key)
-                self._stats[key] = known.merge(stats) if known else stats
+            pending = self._backlog[0]
+            for key in list(pending):  # key by key, so a failure never writes a key twice
+                records = pending[key]
+                self.sink.write_points({key: records})
+                del pending[key]
+                self.indexer.add_stats(key, KeyStats.of(records))
                 self.points_written += len(records)
+            self._backlog.pop(0)
 
     def _drain_output(self) -> None:
         count = len(self.output)
@@ -169,8 +165,7 @@ class Writer(threading.Thread):
             text = "".join(self.output.popleft() for _ in range(count))
             self.sink.write_output(text)
 
-    def _take_batch(self) -> dict[str, np.ndarray]:
-        count = len(self.entries)
+    def _take_batch(self, count: int) -> dict[str, np.ndarray]:
         if not count:
             return {}
         from daybreak.tracking.points import records_from
@@ -192,12 +187,135 @@ class Writer(threading.Thread):
                 column[2].append(value)
         return {key: records_from(*column) for key, column in columns.items()}
 
-    def _index(self) -> None:
-        stats, self._stats = self._stats, {}
-        try:
-            self.sink.index(stats, time.time())
-        except Exception:
+
+class Indexer(threading.Thread):
+    """The database side: registration, index merges, heartbeats, the run's end."""
+
+    def __init__(
+        self, sink: Sink, settings: Settings, record: RunRecord, resumed: bool, reporter: _Reporter
+    ) -> None:
+        super().__init__(name=f"daybreak-indexer-{record.id}", daemon=True)
+        self.sink = sink
+        self.settings = settings
+        self.record = record
+        self.resumed = resumed
+        self.reporter = reporter
+        self.registered = threading.Event()
+        self._stats: dict[str, KeyStats] = {}
+        self._stats_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop_event = threading.Event()
+        self._final: tuple[str, float, str | None, dict[str, Any]] | None = None
+        self._flush = threading.Condition()
+        self._asked = 0  # flush tickets handed out
+        self._written = 0  # tickets whose points are on disk
+        self._done = 0  # tickets whose points are also indexed
+
+    # -- flush handshake -----------------------------------------------------------------
+    def ask_for_flush(self) -> int:
+        with self._flush:
+            self._asked += 1
+            return self._asked
+
+    def flush_ticket(self) -> int:
+        with self._flush:
+            return self._asked if self._asked > self._written else 0
+
+    def files_flushed(self, ticket: int) -> None:
+        with self._flush:
+            self._written = max(self._written, ticket)
+        self._wake.set()
+
+    def wait_for_flush(self, ticket: int, timeout: float) -> bool:
+        with self._flush:
+            return self._flush.wait_for(
+                lambda: self._done >= ticket or not self.is_alive(), timeout
+            )
+
+    def _mark_done(self, ticket: int) -> None:
+        with self._flush:
+            self._done = max(self._done, ticket)
+            self._flush.notify_all()
+
+    # -- stats from the writer ---------------------------------------------------------------
+    def add_stats(self, key: str, stats: KeyStats) -> None:
+        with self._stats_lock:
+            known = self._stats.get(key)
+            self._stats[key] = known.merge(stats) if known else stats
+
+    def _take_stats(self) -> dict[str, KeyStats]:
+        with self._stats_lock:
+            stats, self._stats = self._stats, {}
+            return stats
+
+    def _put_back(self, stats: dict[str, KeyStats]) -> None:
+        with self._stats_lock:
             for key, newer in self._stats.items():
                 stats[key] = stats[key].merge(newer) if key in stats else newer
             self._stats = stats
+
+    def stop(self, final: tuple[str, float, str | None, dict[str, Any]], timeout: float) -> None:
+        self._final = final
+        self._stop_event.set()
+        self._wake.set()
+        self.join(timeout)
+
+    # -- the thread ----------------------------------------------------------------------
+    def run(self) -> None:
+        self._open()
+        last_index = time.monotonic()
+        while True:
+            self._wake.wait(self.settings.index_interval)
+            self._wake.clear()
+            stopping = self._stop_event.is_set()
+            with self._flush:
+                ticket = self._written if self._written > self._done else 0
+            if not self.registered.is_set():
+                self._open()
+            now = time.monotonic()
+            due = now - last_index >= min(
+                self.settings.index_interval, self.settings.heartbeat_interval
+            )
+            if self.registered.is_set() and (stopping or ticket or due):
+                self.reporter.guard("update the metric index", self._index)
+                last_index = now
+            if ticket:
+                self._mark_done(ticket)
+            if stopping:
+                break
+        self._close()
+
+    def _open(self) -> None:
+        if not self.resumed and not self.record.environment:
+            from daybreak.tracking import environment
+
+            self.record.git = environment.git_state()
+            self.record.environment = environment.environment()
+            self.record.host = environment.host()
+        if self.reporter.guard(
+            "register the run", lambda: self.sink.open(self.record, self.resumed)
+        ):
+            self.registered.set()
+
+    def _index(self) -> None:
+        stats = self._take_stats()
+        try:
+            self.sink.index(stats, time.time())
+        except Exception:
+            self._put_back(stats)
             raise
+
+    def _close(self) -> None:
+        if not self.registered.is_set():
+            self._open()  # a run that ends before it was registered is still recorded
+            if self.registered.is_set():
+                self.reporter.guard("update the metric index", self._index)
+        if self._final is not None and self.registered.is_set():
+            status, ended_at, error, summary = self._final
+            self.reporter.guard(
+                "record the run's end", lambda: self.sink.finish(status, ended_at, error, summary)
+            )
+        self.reporter.guard("close files", self.sink.close)
+        with self._flush:
+            self._done = self._asked
+            self._flush.notify_all()

@@ -128,10 +128,13 @@ def metric_series(
 
 @router.get("/runs/{run_id}/output")
 def output(
-    run_id: str, offset: int = Query(0, ge=0), db: LocalBackend = Depends(store)
+    run_id: str,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(1 << 20, ge=1, le=16 << 20),
+    db: LocalBackend = Depends(store),
 ) -> dict[str, Any]:
     full = db.resolve(run_id)
-    text, next_offset = db.output(full, offset)
+    text, next_offset = db.output(full, offset, limit)
     return {"run_id": full, "offset": offset, "next_offset": next_offset, "text": text}
 
 

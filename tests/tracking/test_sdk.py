@@ -277,3 +277,25 @@ def test_notes_attach_to_the_run(home):
     assert [(n["author"], n["body"]) for n in notes] == [
         ("ana", "tried warmup 500, loss still spiky")
     ]
+
+
+def test_a_full_disk_is_reported_and_nothing_is_lost_once_space_is_back(home, capfd):
+    from daybreak.tracking import points
+
+    run = new_run()
+    folder = points.metrics_dir(run.dir)
+    folder.mkdir(parents=True)
+    full = folder / points.key_filename("loss")
+    full.symlink_to("/dev/full")  # every write there fails with ENOSPC, like a full disk
+    for i in range(20):
+        run.log({"loss": float(i), "other": 1.0}, step=i)
+    time.sleep(0.6)
+    err = capfd.readouterr().err
+    assert "No space left on device" in err and "is full: free some space" in err
+    full.unlink()  # space is back
+    for i in range(20, 30):
+        run.log({"loss": float(i), "other": 1.0}, step=i)
+    run.finish()
+    view = daybreak.get_run(run.id)
+    assert view.history("loss").values.tolist() == [float(i) for i in range(30)]
+    assert view.metrics()["other"].count == 30

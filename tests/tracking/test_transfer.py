@@ -201,8 +201,10 @@ def test_export_to_a_file_and_import_from_it(
     seen: list[int] = []
     result = transfer.export_file(LocalBackend(settings), ids, path, seen.append)
     assert result.points == sum(seen) == transfer.count_points(LocalBackend(settings), ids)
+    read: list[int] = []
     with path.open("rb") as source:
-        transfer.import_runs(other_home, source)
+        transfer.import_runs(other_home, source, progress=read.append)
+    assert sum(read) == path.stat().st_size
     assert_same_run(settings, other_home, ids[0])
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
@@ -213,6 +215,12 @@ def test_failed_export_leaves_no_file(settings: Settings, tmp_path: Path) -> Non
     with pytest.raises(NotFoundError):
         transfer.export_file(LocalBackend(settings), ids, path)
     assert list(tmp_path.glob("*runs.jsonl*")) == []
+
+
+def test_export_into_a_missing_folder_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
+    ids = [make_run("a")]
+    with pytest.raises(NotFoundError, match="no folder"):
+        transfer.export_file(LocalBackend(settings), ids, tmp_path / "nope" / "runs.jsonl")
 
 
 def test_select_runs_by_prefix_or_project(settings: Settings) -> None:

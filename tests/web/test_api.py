@@ -124,3 +124,47 @@ def test_openapi_docs_are_served(home, server):
     schema = httpx.get(f"{server}/openapi.json").json()
     assert "/api/runs/{run_id}/metrics/{key}" in schema["paths"]
     assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_pages_need_the_token_cookie_when_a_token_is_set(home):
+    from daybreak.config import get_settings
+    from daybreak.stack import ServerThread
+    from tests.conftest import free_port
+
+    run = daybreak.init(project="secret", system_metrics=False, capture_output=False)
+    run.finish()
+    server = ServerThread(get_settings(token="tok"), "127.0.0.1", free_port()).start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            page = client.get(f"/runs/{run.id}")
+            assert page.status_code == 303 and page.headers["location"].startswith("/login")
+            assert client.get("/api/runs").status_code == 401
+            assert client.get("/api/health").status_code == 200
+            wrong = client.post("/login", data={"token": "nope", "next": f"/runs/{run.id}"})
+            assert wrong.status_code == 401 and "wrong token" in wrong.text
+            signed = client.post("/login", data={"token": "tok", "next": f"/runs/{run.id}"})
+            assert signed.status_code == 303 and signed.headers["location"] == f"/runs/{run.id}"
+            assert client.get(f"/runs/{run.id}").status_code == 200  # the cookie is kept
+            assert client.get("/api/runs").json()[0]["id"] == run.id
+    finally:
+        server.stop()
+
+
+def test_unknown_pages_are_html_and_unknown_api_paths_json(home, server):
+    page = httpx.get(f"{server}/nope", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "<html" in page.text.lower()
+    api = httpx.get(f"{server}/api/nope")
+    assert api.status_code == 404 and api.json()["error"]["type"] == "HTTPError"
+
+
+def test_output_never_splits_a_character(home, server):
+    run = daybreak.init(project="utf", system_metrics=False)
+    print("é" * 10)
+    run.finish()
+    text, offset = "", 0
+    while True:  # read in 3-byte pieces: every second "é" (2 bytes) straddles a boundary
+        body = httpx.get(f"{server}/api/runs/{run.id}/output", params={"offset": offset, "limit": 3}).json()
+        if body["next_offset"] == offset:
+            break
+        text, offset = text + body["text"], body["next_offset"]
+    assert "é" * 10 in text and "\ufffd" not in text
