@@ -19,6 +19,7 @@ from rich.table import Table
 
 from daybreak.cli.console import console, errors, print_json
 from daybreak.config import get_settings
+from daybreak.display import format_duration
 from daybreak.errors import ConfigError, ConflictError, NotFoundError
 from daybreak.tracking import transfer
 from daybreak.tracking.readers import SYSTEM_PREFIX, backend
@@ -491,12 +492,7 @@ def _when(ts: float | None, form: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 def _duration(record: RunRecord) -> str:
     end = record.ended_at if record.ended_at is not None else time.time()
-    seconds = max(0, int(end - record.started_at))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    return format_duration(end - record.started_at)
 
 
 def _num(value: Any) -> str:

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from daybreak import __version__
+from daybreak.display import format_duration
 from daybreak.errors import NotFoundError
 from daybreak.tracking.readers import SYSTEM_PREFIX, LocalBackend
 from daybreak.tracking.records import RUNNING, KeyStats, RunRecord
@@ -150,12 +151,7 @@ def iso(ts: float | None) -> str:
 
 def duration(record: RunRecord, now: float | None = None) -> str:
     end = record.ended_at or (now or time.time())
-    seconds = max(0, int(end - record.started_at))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    return format_duration(end - record.started_at)
 
 
 def number(value: Any) -> str:
