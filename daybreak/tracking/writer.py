@@ -166,26 +166,57 @@ class Writer(threading.Thread):
             self.sink.write_output(text)
 
     def _take_batch(self, count: int) -> dict[str, np.ndarray]:
+        """Turn ``count`` queued log calls into one record array per key.
+
+        Calls are grouped by their set of keys (a loop logs the same dict shape again and
+        again), so the per-point work happens in numpy, not in a Python loop."""
         if not count:
             return {}
-        from daybreak.tracking.points import records_from
+        import numpy as np
+
+        from daybreak.tracking.points import RECORD
 
         popleft = self.entries.popleft
-        columns: dict[str, tuple[list[int], list[float], list[Any]]] = {}
-        for _ in range(count):
+        groups: dict[
+            tuple[str, ...], tuple[list[int], list[int], list[float], list[tuple[Any, ...]]]
+        ] = {}
+        for seq in range(count):
             step, ts, values, deferred = popleft()
             if deferred:
                 values = {
                     k: (v.resolve() if type(v) is DeferredValue else v) for k, v in values.items()
                 }
-            for key, value in values.items():
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = ([], [], [])
-                column[0].append(step)
-                column[1].append(ts)
-                column[2].append(value)
-        return {key: records_from(*column) for key, column in columns.items()}
+            keys = tuple(values)
+            group = groups.get(keys)
+            if group is None:
+                group = groups[keys] = ([], [], [], [])
+            group[0].append(seq)
+            group[1].append(step)
+            group[2].append(ts)
+            group[3].append(tuple(values.values()))
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for keys, (seqs, steps, stamps, rows) in groups.items():
+            matrix = np.array(rows, dtype=np.float64).reshape(len(rows), len(keys))
+            template = np.empty(len(rows), dtype=RECORD)
+            template["step"] = steps
+            template["ts"] = stamps
+            order = np.array(seqs)
+            for column, key in enumerate(keys):
+                records = template.copy()
+                records["value"] = matrix[:, column]
+                parts.setdefault(key, []).append((order, records))
+        return {key: _in_log_order(pieces) for key, pieces in parts.items()}
+
+
+def _in_log_order(pieces: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """One key's records from several groups, back in the order they were logged."""
+    if len(pieces) == 1:
+        return pieces[0][1]
+    import numpy as np
+
+    order = np.concatenate([seqs for seqs, _ in pieces])
+    records = np.concatenate([recs for _, recs in pieces])
+    return records[np.argsort(order, kind="stable")]
 
 
 class Indexer(threading.Thread):
