@@ -1,6 +1,6 @@
 """Overhead of logging every step of a tiny real PyTorch training loop.
 
-An MLP (512→512→512→10, batch 64, SGD with momentum, random data, CPU, one thread, ~3-5 ms per
+An MLP (512→512→512→10, batch 96, SGD with momentum, random data, CPU, one thread, ~3-5 ms per
 step) trains in short blocks of steps, alternately without (A) and with (B)
 ``run.log({"train/loss": loss.detach(), "train/lr": lr, "train/epoch": e}, step=i)`` on every
 step, in the order A B B A A B B A… so that drift cancels. Blocks are short (~40 ms) because this
@@ -38,7 +38,7 @@ def build() -> Any:
         torch.nn.Linear(512, 10),
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    batches = [(torch.randn(64, 512), torch.randint(0, 10, (64,))) for _ in range(16)]
+    batches = [(torch.randn(96, 512), torch.randint(0, 10, (96,))) for _ in range(16)]
     return model, optimizer, torch.nn.CrossEntropyLoss(), batches
 
 

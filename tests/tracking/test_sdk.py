@@ -299,3 +299,19 @@ def test_a_full_disk_is_reported_and_nothing_is_lost_once_space_is_back(home, ca
     view = daybreak.get_run(run.id)
     assert view.history("loss").values.tolist() == [float(i) for i in range(30)]
     assert view.metrics()["other"].count == 30
+
+
+def test_a_key_logged_in_calls_of_different_shapes_keeps_its_order(home):
+    run = new_run()
+    for i in range(30):
+        metrics = {"loss": float(i)}
+        if i % 3 == 0:
+            metrics["val/loss"] = float(-i)
+        if i % 5 == 0:
+            metrics = {"lr": 0.1, **metrics}
+        run.log(metrics, step=i)
+    run.finish()
+    view = daybreak.get_run(run.id)
+    assert view.history("loss").values.tolist() == [float(i) for i in range(30)]
+    assert view.history("val/loss").steps.tolist() == list(range(0, 30, 3))
+    assert view.history("lr").steps.tolist() == list(range(0, 30, 5))
