@@ -35,9 +35,10 @@ def run_one(name: str, quick: bool, out: Path) -> tuple[int, dict[str, Any] | No
 
 def markdown(runs: list[tuple[str, int, dict[str, Any] | None, float]], quick: bool) -> str:
     info = machine()
+    load = f"load average at the end {info['load']} (the machine is shared); "
     lines = [
         f"Machine: {info['cores']}-core {info['cpu']} CPU, Python {info['python']}, {info['platform']}; "
-        f"date: {info['date']}; command: `python bench/run_all.py{' --quick' if quick else ''}`",
+        f"{load}date: {info['date']}; command: `python bench/run_all.py{' --quick' if quick else ''}`",
         "",
         "| benchmark | figure | value | baseline (same run) | ratio | floor | verdict |",
         "|---|---|---|---|---|---|---|",
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=SCRIPTS, help="run only these benchmarks")
     options = parser.parse_args()
     runs = []
+    print(f"load average at the start: {machine()['load']}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in options.only or SCRIPTS:
             code, data, seconds = run_one(name, options.quick, Path(tmp) / f"{name}.json")

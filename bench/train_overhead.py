@@ -143,7 +143,8 @@ def main() -> int:
             ratio_value=1 + median(overheads) / 100,
             note=f"{pairs} A/B block pairs x {steps} steps; 95% bootstrap CI of the median "
                  f"{low:+.2f}…{high:+.2f} %; pooled mean B / mean A - 1: {pooled:+.2f} %; "
-                 f"step {step_ms:.3f} ms without, {median(logged):.3f} ms with logging; "
+                 f"step {step_ms:.3f} ms without, {median(logged):.3f} ms with logging "
+                 f"(about {median(overheads) / 100 * step_ms * 1e3:.0f} µs per step); "
                  f"{points:,} loss points read back",
         ),
         Result(
