@@ -31,9 +31,13 @@ def main() -> None:
 
     torch.backends.cudnn.benchmark = True
     device = torch.device("cuda")
-    model = torchvision.models.resnet18(num_classes=1000).to(device, memory_format=torch.channels_last)
+    model = torchvision.models.resnet18(num_classes=1000).to(
+        device, memory_format=torch.channels_last
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    images = torch.randn(args.batch, 3, 224, 224, device=device).to(memory_format=torch.channels_last)
+    images = torch.randn(args.batch, 3, 224, 224, device=device).to(
+        memory_format=torch.channels_last
+    )
     labels = torch.randint(0, 1000, (args.batch,), device=device)
     loss_fn = torch.nn.CrossEntropyLoss()
     run = daybreak.init(project="bench", name="gpu-overhead", system_metrics=True)
@@ -55,7 +59,10 @@ def main() -> None:
         for _ in range(args.steps):
             loss, grad_norm = train_step()
             if mode == "daybreak":
-                run.log({"train/loss": loss.detach(), "train/grad_norm": grad_norm, "lr": 0.1}, step=step)
+                run.log(
+                    {"train/loss": loss.detach(), "train/grad_norm": grad_norm, "lr": 0.1},
+                    step=step,
+                )
             elif mode == "float":
                 float(loss.detach())
             step += 1
@@ -74,21 +81,33 @@ def main() -> None:
     call_times = []
     for i in range(2000):
         start = time.perf_counter()
-        run.log({"train/loss": loss.detach(), "train/grad_norm": grad_norm, "lr": 0.1}, step=step + i)
+        run.log(
+            {"train/loss": loss.detach(), "train/grad_norm": grad_norm, "lr": 0.1}, step=step + i
+        )
         call_times.append(time.perf_counter() - start)
     step += 2000
     run.finish()
     logged = len(daybreak.get_run(run.id).history("train/loss"))
     base = statistics.median(times["plain"])
     print(f"device: {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
-    print(f"ResNet-18 224px bf16 batch {args.batch}: {args.pairs} interleaved blocks of {args.steps} steps")
+    print(
+        f"ResNet-18 224px bf16 batch {args.batch}: {args.pairs} interleaved blocks of {args.steps} steps"
+    )
     print("| variant | median ms/step | overhead vs no logging |")
     print("|---|---|---|")
-    for mode, label in (("plain", "no logging"), ("daybreak", "daybreak run.log every step (CUDA tensors)"), ("float", "float(loss) every step")):
+    for mode, label in (
+        ("plain", "no logging"),
+        ("daybreak", "daybreak run.log every step (CUDA tensors)"),
+        ("float", "float(loss) every step"),
+    ):
         median = statistics.median(times[mode])
         print(f"| {label} | {median * 1000:.2f} | {100 * (median / base - 1):+.2f}% |")
-    print(f"caller cost of one run.log with 2 CUDA scalars + 1 float: median {statistics.median(call_times) * 1e6:.1f} µs")
-    print(f"points logged and read back for train/loss: {logged} (expected {args.pairs * args.steps + 2000})")
+    print(
+        f"caller cost of one run.log with 2 CUDA scalars + 1 float: median {statistics.median(call_times) * 1e6:.1f} µs"
+    )
+    print(
+        f"points logged and read back for train/loss: {logged} (expected {args.pairs * args.steps + 2000})"
+    )
 
 
 if __name__ == "__main__":

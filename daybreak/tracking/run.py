@@ -17,6 +17,7 @@ from typing import Any
 from daybreak.config import Settings, get_settings
 from daybreak.errors import DaybreakError, InvalidMetricError
 from daybreak.tracking import hooks
+from daybreak.tracking import values as values_module
 from daybreak.tracking.checkpoints import Checkpoint
 from daybreak.tracking.configs import to_config
 from daybreak.tracking.records import FAILED, FINISHED, RUNNING, STOPPED, RunRecord
@@ -130,19 +131,31 @@ class Run:
         if step >= self._step:
             self._step = step + 1
         known = self._known
+        values = None
         for key, value in metrics.items():
             kind = type(value)
-            if (kind is not float and kind is not int) or key not in known:
-                self._log_slow(metrics, step, ts)
-                return
-        self._queue.append((step, ts, dict(metrics), False))
+            if (kind is float or kind is int) and key in known:
+                continue
+            if kind is values_module.tensor_type and key in known and not value.is_cuda:
+                try:  # read now: the loop may change the tensor in place later
+                    number = value.item()
+                except (RuntimeError, ValueError):
+                    number = None
+                if type(number) is float or type(number) is int:
+                    if values is None:
+                        values = dict(metrics)
+                    values[key] = number
+                    continue
+            self._log_slow(metrics, step, ts)
+            return
+        self._queue.append((step, ts, values if values is not None else dict(metrics), False))
 
     def _log_slow(self, metrics: Mapping[str, Any], step: int, ts: float) -> None:
         if self._ended:
             raise DaybreakError(f"run {self.id} has finished", "start a new run or resume this one")
         values: dict[str, Any] = {}
         device = DeviceBatch()
-        flat = flatten(metrics) if any(isinstance(v, Mapping) for v in metrics.values()) else metrics
+        flat = flatten(metrics) if any(isinstance(v, dict) for v in metrics.values()) else metrics
         valid = self._valid_keys
         for key, value in flat.items():
             try:

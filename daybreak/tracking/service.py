@@ -140,13 +140,18 @@ def index_metrics(
 
 
 def _beat(conn: sa.Connection, run_id: str, now: float) -> None:
-    conn.execute(runs.update().where(runs.c.id == run_id).values(last_heartbeat=now))
     # A run marked crashed while its writer was cut off (a DB outage, a suspended laptop)
     # comes back to life when its heart beats again.
+    revived = runs.c.status == CRASHED
     conn.execute(
         runs.update()
-        .where(runs.c.id == run_id, runs.c.status == CRASHED, runs.c.ended_at.is_not(None))
-        .values(status=RUNNING, ended_at=None)
+        .where(runs.c.id == run_id)
+        .values(
+            last_heartbeat=now,
+            status=sa.case((revived, RUNNING), else_=runs.c.status),
+            ended_at=sa.case((revived, None), else_=runs.c.ended_at),
+            error=sa.case((revived, None), else_=runs.c.error),
+        )
     )
 
 

@@ -142,7 +142,13 @@ def to_number(key: str, value: Any, device: DeviceBatch | None = None) -> float 
         raise _non_numeric(key, value) from exc
 
 
+tensor_type: type | None = None  # torch.Tensor, once a tensor was logged (torch is never imported here)
+
+
 def _from_tensor(key: str, tensor: Any, device: DeviceBatch | None) -> float | DeferredValue:
+    global tensor_type
+    if tensor_type is None and type(tensor).__name__ == "Tensor":
+        tensor_type = type(tensor)
     if tensor.numel() != 1:
         raise InvalidMetricError(
             f"metric {key!r} got a tensor of shape {tuple(tensor.shape)}",

@@ -274,6 +274,10 @@ class Indexer(threading.Thread):
             known = self._stats.get(key)
             self._stats[key] = known.merge(stats) if known else stats
 
+    def _has_stats(self) -> bool:
+        with self._stats_lock:
+            return bool(self._stats)
+
     def _take_stats(self) -> dict[str, KeyStats]:
         with self._stats_lock:
             stats, self._stats = self._stats, {}
@@ -304,8 +308,9 @@ class Indexer(threading.Thread):
             if not self.registered.is_set():
                 self._open()
             now = time.monotonic()
-            due = now - last_index >= min(
-                self.settings.index_interval, self.settings.heartbeat_interval
+            since = now - last_index
+            due = since >= self.settings.heartbeat_interval or (
+                since >= self.settings.index_interval and self._has_stats()
             )
             if self.registered.is_set() and (stopping or ticket or due):
                 self.reporter.guard("update the metric index", self._index)
