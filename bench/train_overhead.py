@@ -8,10 +8,10 @@ machine is shared: other processes come and go within a second, and only neighbo
 the same conditions. Each A/B pair gives mean step B / mean step A - 1; the figure is the median
 over all pairs (floor ≤ 1%), with a bootstrap confidence interval.
 
-The background threads drain the queue every 0.2 s and update the index every second, so part
-of their work for a B block may land in an A block; their whole CPU time is therefore also
-measured directly (per-thread CPU time from /proc/self/task/TID/schedstat) and reported per
-logged step.
+The background threads drain the queue every 0.5 s and update the index every 2 s (the
+heartbeat at least every 5 s), so part of their work for a B block may land in an A block;
+their whole CPU time is therefore also measured directly (per-thread CPU time from
+/proc/self/task/TID/schedstat) and reported per logged step.
 
     python bench/train_overhead.py [--quick]
 """

@@ -3,7 +3,7 @@
 Two threads per run, so files never wait on the database:
 
 - the writer turns queued entries into per-key record arrays every ``flush_interval``
-  (0.2 s), writes them and syncs them to disk every ``fsync_interval``;
+  (0.5 s), writes them and syncs them to disk every ``fsync_interval``;
 - the indexer registers the run, merges per-key stats into the metric index and beats the
   heart every ``index_interval``, and records the run's end.
 
