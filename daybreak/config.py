@@ -34,7 +34,7 @@ class Settings:
     port: int = 8765
     flush_interval: float = 0.5
     fsync_interval: float = 1.0
-    index_interval: float = 2.0
+    index_interval: float = 5.0
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
     system_metrics_interval: float = 5.0

@@ -95,6 +95,7 @@ class PointFiles:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._fds: dict[str, int] = {}
         self._dirty: set[int] = set()
+        self._created = False
 
     def append(self, key: str, records: np.ndarray) -> None:
         """Append whole records or nothing: a failed write (a full disk) is cut back off, so
@@ -104,6 +105,7 @@ class PointFiles:
             path = self.folder / key_filename(key)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._fds[key] = fd
+            self._created = True
         view = memoryview(records.tobytes())
         size = os.fstat(fd).st_size
         try:
@@ -122,8 +124,9 @@ class PointFiles:
     def sync(self) -> None:
         for fd in self._dirty:
             os.fsync(fd)
-        if self._dirty:
+        if self._created:  # a new file's name must reach the disk too
             _fsync_dir(self.folder)
+            self._created = False
         self._dirty.clear()
 
     def close(self) -> None:
