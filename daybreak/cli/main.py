@@ -38,6 +38,10 @@ def _register() -> None:
     from daybreak.cli import serve
 
     serve.register(app)
+    from daybreak.cli import lake
+
+    app.add_typer(lake.lake_app, name="lake")
+    app.add_typer(lake.dataset_app, name="dataset")
     try:
         from daybreak.cli import runs
     except ImportError:

@@ -98,3 +98,33 @@ artifacts = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index(None, "run_id", "kind", "step"),
 )
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("predicate", sa.Text, nullable=False),
+    sa.Column("splits", JSONText, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("assets_version", sa.Integer, nullable=True),
+    sa.Column("annotations_version", sa.Integer, nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("split_counts", JSONText, nullable=False),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("dataset_id", "version"),
+)

@@ -1,0 +1,190 @@
+"""``daybreak lake ...`` and ``daybreak dataset ...``: thin commands over daybreak.lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from daybreak.cli.console import console, print_json
+from daybreak.config import get_settings
+
+lake_app = typer.Typer(
+    help="The data lake: ingest files, query labels and metadata.", no_args_is_help=True
+)
+dataset_app = typer.Typer(help="Dataset versions composed from the lake.", no_args_is_help=True)
+
+
+def _lake():  # type: ignore[no-untyped-def]
+    from daybreak.lake.tables import Lake
+
+    return Lake(get_settings())
+
+
+@lake_app.command("ingest")
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files and folders to add."),
+    source: str = typer.Option("", help="Where the data came from [default: the folder given]."),
+    folder_labels: bool = typer.Option(
+        False, "--folder-labels", help="Use each file's folder name as its class."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Add images (JPEG, PNG, WebP) and text files; duplicates are stored once, bad files skipped."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from daybreak.lake.ingest import ingest as run_ingest
+    from daybreak.lake.ingest import walk
+
+    found = list(walk(paths))
+    total_bytes = sum(path.stat().st_size for path, _ in found)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task(f"ingest 0/{len(found)} files", total=total_bytes)
+
+        def advance(done: int, size: int) -> None:
+            progress.update(task, advance=size, description=f"ingest {done}/{len(found)} files")
+
+        report = run_ingest(
+            _lake(), paths, source=source, folder_labels=folder_labels, progress=advance
+        )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    rate = report.added / report.seconds if report.seconds else 0.0
+    console.print(
+        f"added [bold]{report.added}[/] assets ({report.bytes_added / 2**20:.1f} MiB, {rate:,.0f}/s) in "
+        f"{report.commits} commit(s); {len(report.duplicates)} duplicate(s); {report.labels_added} label(s); "
+        f"{len(report.skipped)} skipped"
+    )
+    for path, reason in report.skipped:
+        console.print(f"  [yellow]skipped[/] {path}: {reason}")
+    for path, digest in report.duplicates[:20]:
+        console.print(f"  [dim]duplicate[/] {path} (already in as {digest[:12]})")
+
+
+@lake_app.command("sql")
+def sql(
+    query: str = typer.Argument(..., help="SQL over the views assets, labels and items."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Query the lake's metadata and labels with DuckDB."""
+    from daybreak.lake.query import run_sql
+
+    columns, rows = run_sql(_lake(), query)
+    if as_json:
+        print_json([dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+@lake_app.command("stats")
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Assets by kind and format, labels by source and class, table versions."""
+    from daybreak.lake.query import run_sql
+
+    lake = _lake()
+    out = {
+        "versions": lake.versions(),
+        "assets": [
+            dict(zip(("kind", "format", "count", "bytes"), r, strict=True))
+            for r in run_sql(
+                lake,
+                "SELECT kind, format, count(*), sum(size) FROM assets GROUP BY ALL ORDER BY ALL",
+            )[1]
+        ],
+        "labels": [
+            dict(zip(("source", "kind", "label", "count"), r, strict=True))
+            for r in run_sql(
+                lake, "SELECT source, kind, label, count(*) FROM labels GROUP BY ALL ORDER BY ALL"
+            )[1]
+        ],
+    }
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"table versions: {out['versions']}")
+    assets = Table("kind", "format", "count", "MiB", title="assets")
+    for row in out["assets"]:
+        assets.add_row(
+            str(row["kind"]),
+            str(row["format"]),
+            str(row["count"]),
+            f"{(row['bytes'] or 0) / 2**20:.1f}",
+        )
+    labels = Table("source", "kind", "label", "count", title="labels")
+    for row in out["labels"]:
+        labels.add_row(str(row["source"]), str(row["kind"]), str(row["label"]), str(row["count"]))
+    console.print(assets, labels)
+
+
+@dataset_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Dataset name; each create makes its next version."),
+    where: str = typer.Option("TRUE", "--where", help="SQL predicate over the items view."),
+    split: str = typer.Option(
+        "train=0.8,val=0.1,test=0.1", "--split", help="train=0.8,val=0.1,test=0.1 or 80/10/10."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Changes which assets land in which split."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create an immutable, fingerprinted dataset version with stable splits."""
+    from daybreak.lake import datasets
+
+    record = datasets.create(
+        _lake(), get_settings(), name, where, datasets.parse_splits(split), seed
+    )
+    if as_json:
+        print_json(record.to_dict())
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in record.split_counts.items())
+    console.print(
+        f"created [bold]{record.ref}[/]: {record.rows} assets ({counts}); fingerprint {record.fingerprint[:16]}"
+    )
+
+
+@dataset_app.command("ls")
+def ls(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every dataset version."""
+    from daybreak.lake import datasets
+
+    records = datasets.list_versions(get_settings())
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    table = Table("dataset", "rows", "splits", "predicate", "fingerprint")
+    for r in records:
+        table.add_row(
+            r.ref,
+            str(r.rows),
+            ", ".join(f"{k} {v}" for k, v in r.split_counts.items()),
+            r.predicate,
+            r.fingerprint[:12],
+        )
+    console.print(table)
+
+
+@dataset_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="NAME@VERSION, or NAME for the latest."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One dataset version: predicate, splits, lake versions, fingerprint."""
+    from daybreak.lake import datasets
+
+    record = datasets.get(get_settings(), ref)
+    if as_json:
+        print_json(record.to_dict())
+        return
+    for key, value in record.to_dict().items():
+        console.print(f"[bold]{key:>20}[/]  {value}")

@@ -1,0 +1,252 @@
+"""Dataset versions: immutable, fingerprinted selections of lake assets with stable splits.
+
+A version is created by a predicate over the ``items`` view. Each selected asset's split comes
+from a hash of the dataset name, the seed and the asset's sha256, so an asset keeps its split
+when the dataset grows and validation data never leaks into training. The rows (sha256, split,
+labels) are written as Parquet to the blob store; the metadata store keeps the version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from daybreak.blobs import BlobStore
+from daybreak.config import Settings
+from daybreak.errors import ConfigError, NotFoundError
+from daybreak.lake.query import LakeSQLError, connect
+from daybreak.lake.tables import Lake
+from daybreak.store.engine import get_database
+from daybreak.store.schema import dataset_versions, datasets
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+SPLIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    version: int
+    fingerprint: str
+    predicate: str
+    splits: dict[str, float]
+    seed: int
+    assets_version: int | None
+    annotations_version: int | None
+    rows: int
+    split_counts: dict[str, int]
+    uri: str
+    created_at: float
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_splits(spec: str) -> dict[str, float]:
+    """``train=0.8,val=0.1,test=0.1`` or ``80/10/10`` (train/val/test)."""
+    spec = spec.strip()
+    try:
+        if "=" in spec:
+            pairs = [part.split("=", 1) for part in spec.split(",") if part.strip()]
+            splits = {name.strip(): float(value) for name, value in pairs}
+        else:
+            parts = [float(p) for p in spec.split("/")]
+            if len(parts) > 3:
+                raise ValueError("at most three parts")
+            splits = dict(zip(("train", "val", "test"), parts, strict=False))
+    except ValueError as exc:
+        raise ConfigError(
+            f"cannot read split spec {spec!r}: {exc}",
+            "write train=0.8,val=0.1,test=0.1 or 80/10/10",
+        ) from exc
+    total = sum(splits.values())
+    if "=" not in spec and total > 1.5:  # percentages
+        splits = {k: v / 100 for k, v in splits.items()}
+        total = sum(splits.values())
+    bad = [k for k in splits if not SPLIT_NAME.fullmatch(k)]
+    if bad or not splits or any(v < 0 for v in splits.values()) or abs(total - 1.0) > 1e-6:
+        raise ConfigError(
+            f"split spec {spec!r} must name splits with fractions ≥ 0 that add up to 1 (they add up to {total:g})",
+            "write train=0.8,val=0.1,test=0.1 or 80/10/10",
+        )
+    return splits
+
+
+def split_of(dataset: str, seed: int, sha256: str, splits: dict[str, float]) -> str:
+    """The split of one asset: a pure function of the dataset, the seed and the asset."""
+    point = (
+        int.from_bytes(hashlib.sha256(f"{dataset}\0{seed}\0{sha256}".encode()).digest()[:8], "big")
+        / 2**64
+    )
+    edge = 0.0
+    names = list(splits)
+    for name in names:
+        edge += splits[name]
+        if point < edge:
+            return name
+    return names[-1]
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    name, _, version = ref.partition("@")
+    if not NAME.fullmatch(name):
+        raise ConfigError(
+            f"dataset name {name!r} is not allowed", "use letters, digits, '_', '-' and '.'"
+        )
+    if not version:
+        return name, None
+    if not version.isdigit():
+        raise ConfigError(f"{ref!r}: the version after @ must be a number", "write NAME@3")
+    return name, int(version)
+
+
+def create(
+    lake: Lake, settings: Settings, name: str, where: str, splits: dict[str, float], seed: int = 0
+) -> DatasetVersion:
+    """Select assets with ``where`` over ``items`` and store a new version of ``name``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parse_ref(name)
+    versions = lake.versions()
+    connection = connect(lake, versions["assets"], versions["annotations"])
+    query = f"""
+        SELECT a.sha256,
+               list_sort(list(DISTINCT l.label) FILTER (WHERE l.label IS NOT NULL)) AS labels
+        FROM assets a LEFT JOIN labels l ON l.sha256 = a.sha256
+        WHERE a.sha256 IN (SELECT sha256 FROM items WHERE {where or "TRUE"})
+        GROUP BY a.sha256 ORDER BY a.sha256
+    """
+    try:
+        rows = connection.execute(query).fetchall()
+    except Exception as exc:  # duckdb's parser and binder errors
+        raise LakeSQLError(
+            f"the predicate {where!r} failed: {exc}",
+            "columns of `items`: see `daybreak lake sql 'DESCRIBE items'`",
+        ) from exc
+    finally:
+        connection.close()
+    if not rows:
+        raise NotFoundError(
+            f"the predicate {where!r} selects no assets", "check it with `daybreak lake sql`"
+        )
+    shas = [r[0] for r in rows]
+    split_names = [split_of(name, seed, sha, splits) for sha in shas]
+    labels = [list(r[1] or []) for r in rows]
+    fingerprint = _fingerprint(shas, split_names, labels)
+    table = pa.table({"sha256": shas, "split": split_names, "labels": labels})
+    counts = {s: split_names.count(s) for s in splits}
+    return _store(settings, name, where, splits, seed, versions, table, fingerprint, counts, pq)
+
+
+def _fingerprint(shas: list[str], splits: list[str], labels: list[list[str]]) -> str:
+    digest = hashlib.sha256()
+    for sha, split, names in zip(shas, splits, labels, strict=True):
+        digest.update(f"{sha}\t{split}\t{','.join(names)}\n".encode())
+    return digest.hexdigest()
+
+
+def _store(
+    settings: Settings,
+    name: str,
+    where: str,
+    splits: dict[str, float],
+    seed: int,
+    versions: dict[str, int | None],
+    table: Any,
+    fingerprint: str,
+    counts: dict[str, int],
+    pq: Any,
+) -> DatasetVersion:
+    db = get_database(settings.db_url)
+    blobs = BlobStore(settings.blobs_url)
+    now = time.time()
+    with db.write() as conn:
+        dataset_id = conn.execute(sa.select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        if dataset_id is None:
+            dataset_id = conn.execute(
+                datasets.insert().values(name=name, created_at=now)
+            ).inserted_primary_key[0]  # type: ignore[index]
+        last = conn.execute(
+            sa.select(sa.func.max(dataset_versions.c.version)).where(
+                dataset_versions.c.dataset_id == dataset_id
+            )
+        ).scalar()
+        version = int(last or 0) + 1
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"v{version}.parquet"
+            pq.write_table(table, path)
+            uri, _, _ = blobs.put_file(path, f"datasets/{name}/v{version}.parquet")
+        record = DatasetVersion(
+            name,
+            version,
+            fingerprint,
+            where,
+            splits,
+            seed,
+            versions["assets"],
+            versions["annotations"],
+            table.num_rows,
+            counts,
+            uri,
+            now,
+        )
+        values = record.to_dict()
+        values.pop("name")
+        conn.execute(dataset_versions.insert().values(dataset_id=dataset_id, **values))
+    return record
+
+
+def get(settings: Settings, ref: str) -> DatasetVersion:
+    """``NAME@N``, or ``NAME`` for its latest version."""
+    name, version = parse_ref(ref)
+    found = list_versions(settings, name)
+    if not found:
+        raise NotFoundError(
+            f"no dataset called {name!r}", "list datasets with `daybreak dataset ls`"
+        )
+    if version is None:
+        return found[-1]
+    for record in found:
+        if record.version == version:
+            return record
+    raise NotFoundError(
+        f"dataset {name!r} has no version {version}", f"it has versions 1 to {found[-1].version}"
+    )
+
+
+def list_versions(settings: Settings, name: str | None = None) -> list[DatasetVersion]:
+    db = get_database(settings.db_url)
+    query = (
+        sa.select(datasets.c.name, dataset_versions)
+        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        .order_by(datasets.c.name, dataset_versions.c.version)
+    )
+    if name:
+        query = query.where(datasets.c.name == name)
+    fields = {f.name for f in dataclasses.fields(DatasetVersion)}
+    with db.read() as conn:
+        return [
+            DatasetVersion(**{k: v for k, v in row.items() if k in fields})
+            for row in conn.execute(query).mappings()
+        ]
+
+
+def rows(settings: Settings, record: DatasetVersion) -> Any:
+    """The version's rows as an Arrow table (sha256, split, labels)."""
+    import pyarrow.parquet as pq
+
+    blobs = BlobStore(settings.blobs_url)
+    with blobs.open(blobs.key_of(record.uri)) as handle:
+        return pq.read_table(handle)

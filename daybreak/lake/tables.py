@@ -1,0 +1,90 @@
+"""The lake's two Lance tables and where they live.
+
+``assets``: one row per distinct content (sha256 of the bytes), with the bytes and metadata.
+``annotations``: labels on assets, many per asset, each with its source and round; relabelling
+appends here and never rewrites image bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from daybreak.config import Settings
+from daybreak.errors import ConfigError
+
+ASSETS = pa.schema(
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("data", pa.large_binary(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("format", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("ingested_at", pa.float64(), nullable=False),
+        pa.field("video", pa.string()),
+        pa.field("frame_ts", pa.float64()),
+        pa.field("text", pa.string()),
+    ]
+)
+
+ANNOTATIONS = pa.schema(
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("round", pa.int32(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("bbox", pa.list_(pa.float32())),
+        pa.field("keypoints", pa.list_(pa.float32())),
+        pa.field("mask", pa.large_binary()),
+        pa.field("caption", pa.string()),
+        pa.field("created_at", pa.float64(), nullable=False),
+    ]
+)
+
+METADATA_COLUMNS = [f.name for f in ASSETS if f.name != "data"]
+
+
+class Lake:
+    """Opens the lake's tables under the blob store (``$DAYBREAK_HOME/blobs/lake`` by default)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.blobs_url.rstrip("/") + "/lake"
+
+    def uri(self, table: str) -> str:
+        return f"{self.root}/{table}.lance"
+
+    def open(self, table: str, version: int | None = None) -> Any:
+        """The Lance dataset, or None when nothing was ingested yet."""
+        import lance
+
+        try:
+            return lance.dataset(self.uri(table), version=version)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+                return None
+            raise ConfigError(
+                f"cannot open the lake table {self.uri(table)}: {exc}", "check DAYBREAK_BLOBS"
+            ) from exc
+
+    def append(self, table: str, rows: pa.Table) -> int:
+        """Append ``rows`` as one commit (all or nothing); returns the new table version."""
+        import lance
+
+        schema = ASSETS if table == "assets" else ANNOTATIONS
+        mode = "append" if self.open(table) is not None else "create"
+        dataset = lance.write_dataset(rows.cast(schema), self.uri(table), schema=schema, mode=mode)
+        return int(dataset.version)
+
+    def versions(self) -> dict[str, int | None]:
+        out: dict[str, int | None] = {}
+        for table in ("assets", "annotations"):
+            dataset = self.open(table)
+            out[table] = None if dataset is None else int(dataset.version)
+        return out
