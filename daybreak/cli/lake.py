@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -10,13 +11,16 @@ from rich.table import Table
 from daybreak.cli.console import console, print_json
 from daybreak.config import get_settings
 
+if TYPE_CHECKING:
+    from daybreak.lake.tables import Lake
+
 lake_app = typer.Typer(
     help="The data lake: ingest files, query labels and metadata.", no_args_is_help=True
 )
 dataset_app = typer.Typer(help="Dataset versions composed from the lake.", no_args_is_help=True)
 
 
-def _lake():  # type: ignore[no-untyped-def]
+def _lake() -> Lake:
     from daybreak.lake.tables import Lake
 
     return Lake(get_settings())

@@ -1,0 +1,77 @@
+"""TorchDataset: the right bytes for each row, through DataLoader workers (fork and spawn)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from daybreak.lake import datasets
+from daybreak.lake.ingest import ingest
+from daybreak.lake.tables import Lake
+from daybreak.lake.torch import TorchDataset
+from tests.lake.test_lake import make_images
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture
+def pets(settings, tmp_path):
+    lake = Lake(settings)
+    make_images(tmp_path / "data", {"cat": 12, "dog": 9})
+    ingest(lake, [tmp_path / "data"], folder_labels=True)
+    return datasets.create(lake, settings, "pets", "TRUE", {"train": 0.7, "val": 0.3})
+
+
+def to_tensor(image):
+    import numpy as np
+
+    return torch.from_numpy(np.asarray(image.resize((16, 16)), dtype=np.uint8).copy())
+
+
+def sha(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def test_rows_come_back_with_their_own_bytes_and_labels(settings, pets):
+    train = TorchDataset("pets@1", split="train", decode=False, settings=settings)
+    val = TorchDataset("pets", split="val", decode=False, settings=settings)
+    assert len(train) + len(val) == 21 and len(train) == pets.split_counts["train"]
+    assert train.classes == ["cat", "dog"]
+    batch = train.__getitems__(list(range(len(train)))[::-1])
+    assert [sha(raw) for raw, _ in batch] == train.sha256[::-1]
+    image, label = TorchDataset("pets@1", split="train", settings=settings)[0]
+    assert image.size[1] == 24 and label in (0, 1)
+
+
+def test_a_version_reads_the_same_after_more_ingest(settings, pets, tmp_path):
+    before = [
+        sha(raw)
+        for raw, _ in TorchDataset(
+            "pets@1", split=None, decode=False, settings=settings
+        ).__getitems__(list(range(21)))
+    ]
+    make_images(tmp_path / "later", {"cat": 5}, seed=7)
+    ingest(Lake(settings), [tmp_path / "later"], folder_labels=True)
+    after = TorchDataset("pets@1", split=None, decode=False, settings=settings)
+    assert [sha(raw) for raw, _ in after.__getitems__(list(range(21)))] == before
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_dataloader_workers_see_every_row_once(settings, pets, context):
+    dataset = TorchDataset("pets@1", split=None, transform=to_tensor, settings=settings)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=4, num_workers=2, multiprocessing_context=context
+    )
+    seen = 0
+    labels = []
+    for images, targets in loader:
+        assert images.shape[1:] == (16, 16, 3)
+        seen += len(images)
+        labels.extend(targets.tolist())
+    assert seen == 21 and sorted(labels) == sorted(dataset.targets)
+
+
+def test_unknown_split_says_which_exist(settings, pets):
+    with pytest.raises(datasets.ConfigError, match="no split 'test'"):
+        TorchDataset("pets@1", split="test", settings=settings)
