@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -98,7 +98,7 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     from daybreak.lake.query import run_sql
 
     lake = _lake()
-    out = {
+    out: dict[str, Any] = {
         "versions": lake.versions(),
         "assets": [
             dict(zip(("kind", "format", "count", "bytes"), r, strict=True))
