@@ -186,9 +186,12 @@ def show(
     """One dataset version: predicate, splits, lake versions, fingerprint."""
     from daybreak.lake import datasets
 
-    record = datasets.get(get_settings(), ref)
+    settings = get_settings()
+    record = datasets.get(settings, ref)
+    details = {**record.to_dict(), "runs": datasets.runs_using(settings, record)}
     if as_json:
-        print_json(record.to_dict())
+        print_json(details)
         return
-    for key, value in record.to_dict().items():
-        console.print(f"[bold]{key:>20}[/]  {value}")
+    for key, value in details.items():
+        shown = ", ".join(value) if key == "runs" else value
+        console.print(f"[bold]{key:>20}[/]  {shown}")

@@ -101,6 +101,8 @@ def show(
         console.print(_metrics_table(metrics))
     if details["artifacts"]:
         console.print(_artifacts_table(details["artifacts"]))
+    if details.get("datasets"):
+        console.print(f"[bold]datasets read[/] {', '.join(details['datasets'])}")
     for note in details["notes"]:
         console.print(
             f"[bold]note[/] {_when(note['created_at'])} {escape(note['author'])}: {escape(note['body'])}"
@@ -275,12 +277,17 @@ def delete(
 def run_details(store: Any, run: str) -> dict[str, Any]:
     """One run as ``show`` presents it: the record, metric index, artifacts and notes."""
     record = store.get_run(run)
-    return {
+    details = {
         "run": record.to_dict(),
         "metrics": {k: s.to_dict() for k, s in store.metric_index(record.id).items()},
         "artifacts": store.artifacts(record.id),
         "notes": store.notes(run_id=record.id),
     }
+    if not store.settings.remote:
+        from daybreak.lake.datasets import used_by_run
+
+        details["datasets"] = used_by_run(store.settings, record.id)
+    return details
 
 
 def compare_runs(

@@ -250,3 +250,54 @@ def rows(settings: Settings, record: DatasetVersion) -> Any:
     blobs = BlobStore(settings.blobs_url)
     with blobs.open(blobs.key_of(record.uri)) as handle:
         return pq.read_table(handle)
+
+
+def record_use(settings: Settings, run_id: str, record: DatasetVersion, split: str | None) -> None:
+    """Lineage: the run read this dataset version (once per run and version)."""
+    from daybreak.store.schema import run_datasets
+    from daybreak.tracking.service import _insert
+
+    db = get_database(settings.db_url)
+    with db.write() as conn:
+        version_id = conn.execute(
+            sa.select(dataset_versions.c.id)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(datasets.c.name == record.name, dataset_versions.c.version == record.version)
+        ).scalar_one()
+        values = {
+            "run_id": run_id,
+            "dataset_version_id": version_id,
+            "split": split or "",
+            "used_at": time.time(),
+        }
+        conn.execute(_insert(conn, run_datasets).values(**values).on_conflict_do_nothing())
+
+
+def used_by_run(settings: Settings, run_id: str) -> list[str]:
+    """``NAME@VERSION`` of every dataset version the run read."""
+    from daybreak.store.schema import run_datasets
+
+    query = (
+        sa.select(datasets.c.name, dataset_versions.c.version)
+        .join(dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
+        .join(run_datasets, run_datasets.c.dataset_version_id == dataset_versions.c.id)
+        .where(run_datasets.c.run_id == run_id)
+        .order_by(datasets.c.name, dataset_versions.c.version)
+    )
+    with get_database(settings.db_url).read() as conn:
+        return [f"{name}@{version}" for name, version in conn.execute(query).all()]
+
+
+def runs_using(settings: Settings, record: DatasetVersion) -> list[str]:
+    """Ids of the runs that read this dataset version."""
+    from daybreak.store.schema import run_datasets
+
+    query = (
+        sa.select(run_datasets.c.run_id)
+        .join(dataset_versions, dataset_versions.c.id == run_datasets.c.dataset_version_id)
+        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+        .where(datasets.c.name == record.name, dataset_versions.c.version == record.version)
+        .order_by(run_datasets.c.used_at)
+    )
+    with get_database(settings.db_url).read() as conn:
+        return [row[0] for row in conn.execute(query).all()]

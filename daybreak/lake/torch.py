@@ -31,6 +31,7 @@ class TorchDataset:
         transform: Callable[[Any], Any] | None = None,
         settings: Settings | None = None,
         decode: bool = True,
+        run: Any = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.version = datasets.get(self.settings, ref)
@@ -48,8 +49,22 @@ class TorchDataset:
         self.targets = [index[rows["labels"][i][0]] if rows["labels"][i] else -1 for i in keep]
         self.transform = transform
         self.decode = decode
+        self._record_lineage(run, split)
         self._positions: list[int] | None = None
         self._table: Any = None
+
+    def _record_lineage(self, run: Any, split: str | None) -> None:
+        """Inside a run (the one given, or the only one active in this process), note that it
+        read this dataset version."""
+        if run is None:
+            from daybreak.tracking.hooks import active_runs
+
+            active = active_runs()
+            run = active[0] if len(active) == 1 else None
+        if run is None or self.settings.remote:
+            return
+        run.flush()  # registered before the lineage row points at it
+        datasets.record_use(self.settings, run.id, self.version, split)
 
     def __len__(self) -> int:
         return len(self.sha256)

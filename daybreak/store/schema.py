@@ -128,3 +128,19 @@ dataset_versions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("dataset_id", "version"),
 )
+
+run_datasets = sa.Table(
+    "run_datasets",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "dataset_version_id",
+        sa.Integer,
+        sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("split", sa.String(32), nullable=False, server_default=""),
+    sa.Column("used_at", sa.Float, nullable=False),
+)

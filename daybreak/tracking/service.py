@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from daybreak.errors import ConflictError, NotFoundError
 from daybreak.store.engine import Database
-from daybreak.store.schema import artifacts, metric_keys, notes, projects, runs
+from daybreak.store.schema import artifacts, metric_keys, notes, projects, run_datasets, runs
 from daybreak.tracking.records import CRASHED, ENDED, RUNNING, KeyStats, RunRecord, nan_if_none
 
 
@@ -278,7 +278,7 @@ def _not_zombie(pid: int) -> bool:
 def delete_runs(db: Database, run_ids: Iterable[str]) -> int:
     ids = list(run_ids)
     with db.write() as conn:
-        for table in (metric_keys, artifacts, notes):
+        for table in (metric_keys, artifacts, notes, run_datasets):
             conn.execute(table.delete().where(table.c.run_id.in_(ids)))
         return int(conn.execute(runs.delete().where(runs.c.id.in_(ids))).rowcount)
 

@@ -142,7 +142,9 @@ def to_number(key: str, value: Any, device: DeviceBatch | None = None) -> float 
         raise _non_numeric(key, value) from exc
 
 
-tensor_type: type | None = None  # torch.Tensor, once a tensor was logged (torch is never imported here)
+tensor_type: type | None = (
+    None  # torch.Tensor, once a tensor was logged (torch is never imported here)
+)
 
 
 def _from_tensor(key: str, tensor: Any, device: DeviceBatch | None) -> float | DeferredValue:

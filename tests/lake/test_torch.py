@@ -75,3 +75,26 @@ def test_dataloader_workers_see_every_row_once(settings, pets, context):
 def test_unknown_split_says_which_exist(settings, pets):
     with pytest.raises(datasets.ConfigError, match="no split 'test'"):
         TorchDataset("pets@1", split="test", settings=settings)
+
+
+def test_a_run_that_reads_a_dataset_records_the_lineage(settings, pets):
+    import json
+
+    from typer.testing import CliRunner
+
+    import daybreak
+    from daybreak.cli.main import app
+
+    with daybreak.init(project="p", system_metrics=False, capture_output=False) as run:
+        TorchDataset("pets@1", split="train", settings=settings)
+        TorchDataset("pets@1", split="val", settings=settings)  # the same version: recorded once
+    other = daybreak.init(project="p", system_metrics=False, capture_output=False)
+    other.finish()
+    assert datasets.used_by_run(settings, run.id) == ["pets@1"]
+    assert datasets.used_by_run(settings, other.id) == []
+    assert datasets.runs_using(settings, pets) == [run.id]
+    runner = CliRunner()
+    shown = json.loads(runner.invoke(app, ["runs", "show", run.id, "--json"]).output)
+    assert shown["datasets"] == ["pets@1"]
+    dataset = json.loads(runner.invoke(app, ["dataset", "show", "pets@1", "--json"]).output)
+    assert dataset["runs"] == [run.id]

@@ -163,7 +163,9 @@ def test_output_never_splits_a_character(home, server):
     run.finish()
     text, offset = "", 0
     while True:  # read in 3-byte pieces: every second "é" (2 bytes) straddles a boundary
-        body = httpx.get(f"{server}/api/runs/{run.id}/output", params={"offset": offset, "limit": 3}).json()
+        body = httpx.get(
+            f"{server}/api/runs/{run.id}/output", params={"offset": offset, "limit": 3}
+        ).json()
         if body["next_offset"] == offset:
             break
         text, offset = text + body["text"], body["next_offset"]
