@@ -29,6 +29,34 @@ DEMO_RUNS = (
 )
 
 
+def prepare_lake(settings: Settings, console: Any, count: int = 2560) -> str:
+    """Ingest generated shape images into the lake (once) and return the demo dataset version."""
+    import tempfile
+
+    from daybreak.lake import datasets
+    from daybreak.lake.ingest import ingest
+    from daybreak.lake.tables import Lake
+    from daybreak.zoo.classifier import write_shapes
+
+    existing = datasets.list_versions(settings, "shapes")
+    if existing:
+        console.print(f"lake: using dataset {existing[-1].ref} ({existing[-1].rows} images)")
+        return existing[-1].ref
+    lake = Lake(settings)
+    with tempfile.TemporaryDirectory() as folder:
+        write_shapes(folder, count, seed=0)
+        report = ingest(lake, [folder], source="demo-shapes", folder_labels=True)
+    version = datasets.create(
+        lake, settings, "shapes", "label_kind = 'class'", {"train": 0.8, "val": 0.2}
+    )
+    console.print(
+        f"lake: ingested {report.added} shape images ({len(report.duplicates)} duplicates) in "
+        f"{report.seconds:.1f}s; dataset {version.ref}: "
+        + ", ".join(f"{k} {v}" for k, v in version.split_counts.items())
+    )
+    return version.ref
+
+
 def _check_torch() -> None:
     try:
         import torch  # noqa: F401
@@ -49,6 +77,7 @@ def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
     backend = LocalBackend(settings)
     env = {**os.environ, "DAYBREAK_HOME": str(settings.home), "DAYBREAK_DB": settings.db_url}
     env.pop("DAYBREAK_URL", None)
+    dataset = prepare_lake(settings, console)
     run_ids: list[str] = []
     with Progress(
         TextColumn("{task.description}"),
@@ -69,6 +98,8 @@ def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
                 "demo",
                 "--name",
                 demo.name,
+                "--dataset",
+                dataset,
                 *demo.args,
             ]
             process = subprocess.Popen(

@@ -39,3 +39,12 @@ def test_up_demo_once(home):
     assert {r.name for r in runs} == {"shapes-cnn", "shapes-cnn-lr-too-high"}
     best = next(r for r in runs if r.name == "shapes-cnn")
     assert daybreak.get_run(best.id).metrics()["val/acc"].last > 0.9
+    assert "lake: ingested 2560 shape images" in done.stdout
+
+    from daybreak.config import get_settings
+    from daybreak.lake import datasets
+
+    settings = get_settings()
+    assert best.config["dataset"] == "shapes@1"
+    assert datasets.used_by_run(settings, best.id) == ["shapes@1"]
+    assert datasets.get(settings, "shapes@1").split_counts["val"] > 0

@@ -39,6 +39,35 @@ def make_shapes(count: int, seed: int) -> tuple[Any, Any]:
     return images, labels
 
 
+def load_split(ref: str, split: str) -> tuple[Any, Any]:
+    """A split of a lake dataset version as tensors (N, 1, 16, 16) and class indices."""
+    import numpy as np
+    import torch
+
+    from daybreak.lake.torch import TorchDataset
+
+    data = TorchDataset(
+        ref, split=split, transform=lambda image: np.asarray(image.convert("L"), dtype=np.uint8)
+    )
+    items = data.__getitems__(list(range(len(data))))
+    images = torch.from_numpy(np.stack([image for image, _ in items])).float().div(255).unsqueeze(1)
+    return images, torch.tensor([label for _, label in items])
+
+
+def write_shapes(folder: Any, count: int, seed: int) -> None:
+    """Generated shapes as PNG files in one folder per class (what the demo ingests)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    images, labels = make_shapes(count, seed)
+    pixels = (images.clamp(0, 1) * 255).to(dtype=__import__("torch").uint8).squeeze(1).numpy()
+    for i in range(count):
+        target = Path(folder) / CLASSES[int(labels[i])]
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels[i], mode="L").save(target / f"shape-{seed}-{i:05d}.png")
+
+
 def build_model() -> Any:
     from torch import nn
 
@@ -66,8 +95,10 @@ def train(
     eval_every: int = 25,
     checkpoint_every: int = 100,
     seed: int = 0,
+    dataset: str | None = None,
 ) -> str:
-    """Train and log; returns the run id."""
+    """Train and log; returns the run id. With ``dataset`` ("shapes@1") the images come from
+    that lake dataset version's train and val splits, else they are generated in memory."""
     import torch
     from torch import nn
 
@@ -82,6 +113,7 @@ def train(
         "batch": batch,
         "seed": seed,
         "classes": list(CLASSES),
+        "dataset": dataset,
     }
     run = daybreak.init(
         project=project, name=name, config=config, tags=["zoo", "classification"], resume=resume
@@ -100,8 +132,12 @@ def train(
         schedule.load_state_dict(state["schedule"])
         start = int(state["step"]) + 1
         print(f"resumed from checkpoint at step {state['step']}")
-    train_x, train_y = make_shapes(2048, seed)
-    val_x, val_y = make_shapes(512, seed + 1)
+    if dataset:
+        train_x, train_y = load_split(dataset, "train")
+        val_x, val_y = load_split(dataset, "val")
+    else:
+        train_x, train_y = make_shapes(2048, seed)
+        val_x, val_y = make_shapes(512, seed + 1)
     loss_fn = nn.CrossEntropyLoss()
     with run:
         for step in range(start, steps):
@@ -151,8 +187,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="shapes-cnn")
     parser.add_argument("--resume", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", default=None, help="a lake dataset version, e.g. shapes@1")
     args = parser.parse_args(argv)
-    train(args.steps, args.lr, args.batch, args.project, args.name, args.resume, seed=args.seed)
+    train(
+        args.steps,
+        args.lr,
+        args.batch,
+        args.project,
+        args.name,
+        args.resume,
+        seed=args.seed,
+        dataset=args.dataset,
+    )
 
 
 if __name__ == "__main__":
