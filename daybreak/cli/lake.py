@@ -74,6 +74,41 @@ def ingest(
         console.print(f"  [dim]duplicate[/] {path} (already in as {digest[:12]})")
 
 
+@lake_app.command("labels")
+def labels(
+    path: Path = typer.Argument(..., help="The label file."),
+    fmt: str = typer.Option(..., "--format", help="coco, labelstudio, csv or jsonl."),
+    source: str = typer.Option(
+        None, help="Who or what made the labels [default: the file's name]."
+    ),
+    round_: int = typer.Option(
+        None, "--round", help="Labelling round [default: the source's next]."
+    ),
+    images: Path = typer.Option(
+        None, "--images", help="Folder the file's image paths are relative to."
+    ),
+    allow_unknown: bool = typer.Option(
+        False, "--allow-unknown", help="Skip labels of assets not in the lake."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Import labels (checked whole first: nothing is written if anything is wrong)."""
+    from daybreak.lake.labels import import_labels
+
+    report = import_labels(_lake(), path, fmt, source, round_, images, allow_unknown)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.by_kind.items())) or "nothing"
+    console.print(
+        f"imported {report.added} labels ({kinds}) as {report.source} round {report.round}"
+    )
+    if report.unknown_assets:
+        console.print(
+            f"[yellow]skipped {len(report.unknown_assets)} label(s) of assets not in the lake[/]"
+        )
+
+
 @lake_app.command("sql")
 def sql(
     query: str = typer.Argument(..., help="SQL over the views assets, labels and items."),

@@ -184,6 +184,7 @@ def _class_label(digest: str, label: str, now: float) -> dict[str, Any]:
         "keypoints": None,
         "mask": None,
         "caption": None,
+        "meta": None,
         "created_at": now,
     }
 

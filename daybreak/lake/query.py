@@ -21,6 +21,7 @@ LABEL_COLUMNS = [
     "bbox",
     "keypoints",
     "caption",
+    "meta",
     "created_at",
 ]
 ITEMS = """

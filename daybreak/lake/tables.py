@@ -43,6 +43,7 @@ ANNOTATIONS = pa.schema(
         pa.field("keypoints", pa.list_(pa.float32())),
         pa.field("mask", pa.large_binary()),
         pa.field("caption", pa.string()),
+        pa.field("meta", pa.string()),  # JSON: keypoint names and skeleton, source ids, ...
         pa.field("created_at", pa.float64(), nullable=False),
     ]
 )
@@ -79,7 +80,8 @@ class Lake:
 
         schema = ASSETS if table == "assets" else ANNOTATIONS
         mode = "append" if self.open(table) is not None else "create"
-        dataset = lance.write_dataset(rows.cast(schema), self.uri(table), schema=schema, mode=mode)
+        ordered = rows.select(schema.names).cast(schema)
+        dataset = lance.write_dataset(ordered, self.uri(table), schema=schema, mode=mode)
         return int(dataset.version)
 
     def versions(self) -> dict[str, int | None]:
