@@ -213,6 +213,63 @@ def ls(as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(table)
 
 
+@dataset_app.command("stats")
+def dataset_stats(
+    ref: str = typer.Argument(..., help="NAME@VERSION or NAME."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Assets per split and label."""
+    from daybreak.lake import datasets
+
+    settings = get_settings()
+    record = datasets.get(settings, ref)
+    counts = datasets.stats(settings, record)
+    if as_json:
+        print_json({"dataset": record.ref, "counts": counts})
+        return
+    labels = sorted({label for per_split in counts.values() for label in per_split})
+    table = Table("label", *counts, title=record.ref)
+    for label in labels:
+        table.add_row(label, *(str(counts[split].get(label, 0)) for split in counts))
+    console.print(table)
+
+
+@dataset_app.command("diff")
+def dataset_diff(
+    old: str = typer.Argument(..., help="NAME@V1"),
+    new: str = typer.Argument(..., help="NAME@V2"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Assets added, removed, moved between splits and relabelled from one version to another."""
+    from daybreak.lake import datasets
+
+    settings = get_settings()
+    changes = datasets.diff(settings, datasets.get(settings, old), datasets.get(settings, new))
+    if as_json:
+        print_json(changes)
+        return
+    console.print(f"{changes['old']} → {changes['new']}: {changes['unchanged']} unchanged")
+    for key in ("added", "removed", "moved", "relabelled"):
+        shown = ", ".join(sha[:12] for sha in changes[key][:8]) + (
+            " …" if len(changes[key]) > 8 else ""
+        )
+        console.print(f"  {key:>10}: {len(changes[key])} {shown}")
+
+
+@dataset_app.command("export")
+def dataset_export(
+    ref: str = typer.Argument(..., help="NAME@VERSION or NAME."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write SPLIT/LABEL/SHA.EXT into."),
+) -> None:
+    """Export a version as folders (one per split and class), e.g. for tools that read folders."""
+    from daybreak.lake import datasets
+
+    settings = get_settings()
+    record = datasets.get(settings, ref)
+    written = datasets.export_folders(_lake(), settings, record, out)
+    console.print(f"wrote {written} files of {record.ref} to {out}")
+
+
 @dataset_app.command("show")
 def show(
     ref: str = typer.Argument(..., help="NAME@VERSION, or NAME for the latest."),

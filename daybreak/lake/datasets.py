@@ -301,3 +301,66 @@ def runs_using(settings: Settings, record: DatasetVersion) -> list[str]:
     )
     with get_database(settings.db_url).read() as conn:
         return [row[0] for row in conn.execute(query).all()]
+
+
+def stats(settings: Settings, record: DatasetVersion) -> dict[str, dict[str, int]]:
+    """Rows per split and label (``(none)`` for unlabelled assets)."""
+    table = rows(settings, record).to_pydict()
+    out: dict[str, dict[str, int]] = {}
+    for split, labels in zip(table["split"], table["labels"], strict=True):
+        for label in labels or ["(none)"]:
+            per_split = out.setdefault(split, {})
+            per_split[label] = per_split.get(label, 0) + 1
+    return out
+
+
+def diff(settings: Settings, old: DatasetVersion, new: DatasetVersion) -> dict[str, Any]:
+    """What changed between two versions: assets added and removed, split moves, relabels."""
+    before = _by_sha(rows(settings, old).to_pydict())
+    after = _by_sha(rows(settings, new).to_pydict())
+    common = before.keys() & after.keys()
+    return {
+        "old": old.ref,
+        "new": new.ref,
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "moved": sorted(s for s in common if before[s][0] != after[s][0]),
+        "relabelled": sorted(s for s in common if before[s][1] != after[s][1]),
+        "unchanged": sum(1 for s in common if before[s] == after[s]),
+    }
+
+
+def _by_sha(table: dict[str, list[Any]]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {
+        sha: (split, tuple(labels or ()))
+        for sha, split, labels in zip(table["sha256"], table["split"], table["labels"], strict=True)
+    }
+
+
+def export_folders(lake: Lake, settings: Settings, record: DatasetVersion, target: Path) -> int:
+    """Write ``target/SPLIT/LABEL/SHA.EXT`` (``_unlabelled`` for assets without a class)."""
+    table = rows(settings, record).to_pydict()
+    assets = lake.open("assets", record.assets_version)
+    order = assets.to_table(columns=["sha256"]).column("sha256").to_pylist()
+    position = {sha: i for i, sha in enumerate(order)}
+    written = 0
+    shas = table["sha256"]
+    for start in range(0, len(shas), 256):
+        chunk = shas[start : start + 256]
+        fetched = assets.take(
+            [position[s] for s in chunk], columns=["sha256", "data", "format"]
+        ).to_pylist()
+        for offset, item in enumerate(fetched):
+            index = start + offset
+            label = (table["labels"][index] or ["_unlabelled"])[0]
+            folder = target / table["split"][index] / _safe(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            extension = {"jpeg": "jpg"}.get(item["format"] or "bin", item["format"] or "bin")
+            (folder / f"{item['sha256']}.{extension}").write_bytes(item["data"])
+            written += 1
+    return written
+
+
+def _safe(label: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.\- ]", "_", label).strip(" .")
+    return cleaned or "_"

@@ -183,3 +183,37 @@ def test_cli_ingest_sql_and_datasets(home, tmp_path):
     assert bad.exit_code != 0
     stats = json.loads(runner.invoke(app, ["lake", "stats", "--json"]).output)
     assert stats["versions"] == {"assets": 1, "annotations": 1}
+
+
+def test_stats_diff_and_export(lake, settings, tmp_path):
+    from daybreak.lake.labels import import_labels
+
+    paths = make_images(tmp_path / "data", {"cat": 6, "dog": 4})
+    ingest(lake, [tmp_path / "data"], folder_labels=True)
+    v1 = datasets.create(lake, settings, "pets", "label = 'cat'", {"train": 0.5, "val": 0.5})
+    counts = datasets.stats(settings, v1)
+    assert sum(counts.get("train", {}).values()) + sum(counts.get("val", {}).values()) == 6
+    assert set().union(*[set(c) for c in counts.values()]) == {"cat"}
+    relabel = tmp_path / "fix.csv"
+    relabel.write_text(f"path,label\n{paths[0]},kitten\n")
+    import_labels(lake, relabel, "csv")
+    v2 = datasets.create(
+        lake, settings, "pets", "label IN ('cat', 'dog')", {"train": 0.5, "val": 0.5}
+    )
+    changes = datasets.diff(settings, v1, v2)
+    assert len(changes["added"]) == 4 and changes["removed"] == [] and changes["moved"] == []
+    assert len(changes["relabelled"]) == 1 and changes["unchanged"] == 5
+    written = datasets.export_folders(lake, settings, v2, tmp_path / "out")
+    files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == 10 == len(files)
+    assert {p.parent.parent.name for p in files} <= {"train", "val"}
+    import hashlib
+
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == p.stem for p in files)
+    runner = CliRunner()
+    shown = json.loads(runner.invoke(app, ["dataset", "diff", "pets@1", "pets@2", "--json"]).output)
+    assert len(shown["added"]) == 4
+    assert (
+        json.loads(runner.invoke(app, ["dataset", "stats", "pets@1", "--json"]).output)["dataset"]
+        == "pets@1"
+    )
