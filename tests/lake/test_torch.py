@@ -98,3 +98,49 @@ def test_a_run_that_reads_a_dataset_records_the_lineage(settings, pets):
     assert shown["datasets"] == ["pets@1"]
     dataset = json.loads(runner.invoke(app, ["dataset", "show", "pets@1", "--json"]).output)
     assert dataset["runs"] == [run.id]
+
+
+def keep_items(batch):
+    return batch
+
+
+def _rank_main(rank: int, world: int, port: int, out: str) -> None:
+    import hashlib as _hashlib
+
+    import torch.distributed as dist
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        dataset = TorchDataset("pets@1", split=None, decode=False)
+        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=3)
+        sampler.set_epoch(0)
+        loader = DataLoader(
+            dataset, batch_size=3, sampler=sampler, num_workers=2, collate_fn=keep_items
+        )
+        seen = [_hashlib.sha256(raw).hexdigest() for batch in loader for raw, _ in batch]
+        with open(f"{out}.{rank}", "w") as handle:
+            handle.write("\n".join(seen))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_with_two_workers_each_see_every_row_once(settings, tmp_path):
+    from tests.conftest import free_port
+
+    lake = Lake(settings)
+    make_images(tmp_path / "ddp", {"a": 10, "b": 10})
+    ingest(lake, [tmp_path / "ddp"], folder_labels=True)
+    version = datasets.create(lake, settings, "pets", "TRUE", {"train": 1.0})
+    out = str(tmp_path / "seen")
+    torch.multiprocessing.spawn(_rank_main, args=(2, free_port(), out), nprocs=2, join=True)
+    ranks = [open(f"{out}.{r}").read().split("\n") for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == 10
+    assert not set(ranks[0]) & set(ranks[1])
+    assert sorted(ranks[0] + ranks[1]) == sorted(
+        TorchDataset("pets@1", split=None, settings=settings).sha256
+    )
+    assert version.rows == 20
