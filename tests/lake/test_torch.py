@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -137,7 +138,7 @@ def test_two_ranks_with_two_workers_each_see_every_row_once(settings, tmp_path):
     version = datasets.create(lake, settings, "pets", "TRUE", {"train": 1.0})
     out = str(tmp_path / "seen")
     torch.multiprocessing.spawn(_rank_main, args=(2, free_port(), out), nprocs=2, join=True)
-    ranks = [open(f"{out}.{r}").read().split("\n") for r in range(2)]
+    ranks = [Path(f"{out}.{r}").read_text().split("\n") for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) == 10
     assert not set(ranks[0]) & set(ranks[1])
     assert sorted(ranks[0] + ranks[1]) == sorted(
