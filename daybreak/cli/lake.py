@@ -175,13 +175,16 @@ def create(
         "train=0.8,val=0.1,test=0.1", "--split", help="train=0.8,val=0.1,test=0.1 or 80/10/10."
     ),
     seed: int = typer.Option(0, "--seed", help="Changes which assets land in which split."),
+    stratify_by: str = typer.Option(
+        None, "--stratify-by", help="label: keep each class's split fractions."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create an immutable, fingerprinted dataset version with stable splits."""
     from daybreak.lake import datasets
 
     record = datasets.create(
-        _lake(), get_settings(), name, where, datasets.parse_splits(split), seed
+        _lake(), get_settings(), name, where, datasets.parse_splits(split), seed, stratify_by
     )
     if as_json:
         print_json(record.to_dict())

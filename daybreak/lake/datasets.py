@@ -38,6 +38,7 @@ class DatasetVersion:
     predicate: str
     splits: dict[str, float]
     seed: int
+    stratify: str | None
     assets_version: int | None
     annotations_version: int | None
     rows: int
@@ -112,9 +113,21 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 def create(
-    lake: Lake, settings: Settings, name: str, where: str, splits: dict[str, float], seed: int = 0
+    lake: Lake,
+    settings: Settings,
+    name: str,
+    where: str,
+    splits: dict[str, float],
+    seed: int = 0,
+    stratify: str | None = None,
 ) -> DatasetVersion:
-    """Select assets with ``where`` over ``items`` and store a new version of ``name``."""
+    """Select assets with ``where`` over ``items`` and store a new version of ``name``.
+
+    Splits are sticky: while the split spec and seed stay the same, an asset keeps the split it
+    had in earlier versions. New assets get a split from a hash, or with ``stratify="label"``
+    the split that keeps each class closest to the target fractions."""
+    if stratify not in (None, "label"):
+        raise ConfigError(f"cannot stratify by {stratify!r}", "use --stratify-by label")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -142,12 +155,63 @@ def create(
             f"the predicate {where!r} selects no assets", "check it with `daybreak lake sql`"
         )
     shas = [r[0] for r in rows]
-    split_names = [split_of(name, seed, sha, splits) for sha in shas]
     labels = [list(r[1] or []) for r in rows]
+    earlier = _earlier_splits(settings, name, splits, seed)
+    if stratify:
+        split_names = _stratified(name, seed, shas, labels, splits, earlier)
+    else:
+        split_names = [earlier.get(sha) or split_of(name, seed, sha, splits) for sha in shas]
     fingerprint = _fingerprint(shas, split_names, labels)
     table = pa.table({"sha256": shas, "split": split_names, "labels": labels})
     counts = {s: split_names.count(s) for s in splits}
-    return _store(settings, name, where, splits, seed, versions, table, fingerprint, counts, pq)
+    return _store(
+        settings, name, where, splits, seed, stratify, versions, table, fingerprint, counts, pq
+    )
+
+
+def _earlier_splits(
+    settings: Settings, name: str, splits: dict[str, float], seed: int
+) -> dict[str, str]:
+    """Splits assets had in earlier versions made with the same spec and seed."""
+    out: dict[str, str] = {}
+    for record in list_versions(settings, name):
+        if record.splits == splits and record.seed == seed:
+            table = rows(settings, record).to_pydict()
+            out.update(zip(table["sha256"], table["split"], strict=True))
+    return out
+
+
+def _stratified(
+    name: str,
+    seed: int,
+    shas: list[str],
+    labels: list[list[str]],
+    splits: dict[str, float],
+    earlier: dict[str, str],
+) -> list[str]:
+    """Per class (first label), earlier assets keep their split; new ones, in hash order, go
+    where the class is furthest below its target count."""
+    groups: dict[str, list[int]] = {}
+    for index, names in enumerate(labels):
+        groups.setdefault(names[0] if names else "", []).append(index)
+    out = [""] * len(shas)
+    for members in groups.values():
+        counts = dict.fromkeys(splits, 0)
+        fresh = []
+        for index in members:
+            kept = earlier.get(shas[index])
+            if kept in counts:
+                out[index] = kept
+                counts[kept] += 1
+            else:
+                fresh.append(index)
+        fresh.sort(key=lambda i: hashlib.sha256(f"{name}\0{seed}\0{shas[i]}".encode()).digest())
+        for index in fresh:
+            total = sum(counts.values()) + 1
+            best = max(splits, key=lambda s: (splits[s] * total - counts[s], splits[s]))
+            out[index] = best
+            counts[best] += 1
+    return out
 
 
 def _fingerprint(shas: list[str], splits: list[str], labels: list[list[str]]) -> str:
@@ -163,6 +227,7 @@ def _store(
     where: str,
     splits: dict[str, float],
     seed: int,
+    stratify: str | None,
     versions: dict[str, int | None],
     table: Any,
     fingerprint: str,
@@ -195,6 +260,7 @@ def _store(
             where,
             splits,
             seed,
+            stratify,
             versions["assets"],
             versions["annotations"],
             table.num_rows,

@@ -120,6 +120,7 @@ dataset_versions = sa.Table(
     sa.Column("predicate", sa.Text, nullable=False),
     sa.Column("splits", JSONText, nullable=False),
     sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("stratify", sa.String(64), nullable=True),
     sa.Column("assets_version", sa.Integer, nullable=True),
     sa.Column("annotations_version", sa.Integer, nullable=True),
     sa.Column("rows", sa.BigInteger, nullable=False),

@@ -217,3 +217,32 @@ def test_stats_diff_and_export(lake, settings, tmp_path):
         json.loads(runner.invoke(app, ["dataset", "stats", "pets@1", "--json"]).output)["dataset"]
         == "pets@1"
     )
+
+
+def test_stratified_splits_keep_class_fractions_and_stay_sticky(lake, settings, tmp_path):
+    make_images(tmp_path / "a", {"rare": 10, "common": 90})
+    ingest(lake, [tmp_path / "a"], folder_labels=True)
+    spec = {"train": 0.8, "val": 0.2}
+    v1 = datasets.create(lake, settings, "s", "TRUE", spec, stratify="label")
+    counts = datasets.stats(settings, v1)
+    assert counts["val"]["rare"] == 2 and counts["train"]["rare"] == 8
+    assert counts["val"]["common"] == 18 and v1.stratify == "label"
+    before = dict(
+        zip(
+            *datasets.rows(settings, v1).select(["sha256", "split"]).to_pydict().values(),
+            strict=True,
+        )
+    )
+    make_images(tmp_path / "b", {"rare": 10}, seed=5)
+    ingest(lake, [tmp_path / "b"], folder_labels=True)
+    v2 = datasets.create(lake, settings, "s", "TRUE", spec, stratify="label")
+    after = dict(
+        zip(
+            *datasets.rows(settings, v2).select(["sha256", "split"]).to_pydict().values(),
+            strict=True,
+        )
+    )
+    assert all(after[sha] == split for sha, split in before.items())
+    assert datasets.stats(settings, v2)["val"]["rare"] == 4
+    with pytest.raises(ConfigError, match="cannot stratify"):
+        datasets.create(lake, settings, "s", "TRUE", spec, stratify="width")
