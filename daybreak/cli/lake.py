@@ -109,6 +109,37 @@ def labels(
         )
 
 
+@lake_app.command("compact")
+def compact(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Merge the small fragments that ingests leave; every dataset version stays readable."""
+    result = _lake().compact()
+    if as_json:
+        print_json(result)
+        return
+    for table, metrics in result.items():
+        console.print(
+            f"{table}: {metrics['fragments_removed']} fragments merged into {metrics['fragments_added']}"
+        )
+
+
+@lake_app.command("cleanup")
+def cleanup(
+    older_than_days: float = typer.Option(
+        7.0, "--older-than-days", help="Only versions older than this."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete old table versions; versions a dataset version refers to are always kept."""
+    result = _lake().cleanup(older_than_days * 86400)
+    if as_json:
+        print_json(result)
+        return
+    for table, stats in result.items():
+        console.print(
+            f"{table}: {stats['versions_removed']} versions removed, {stats['bytes_removed'] / 2**20:.1f} MiB freed"
+        )
+
+
 @lake_app.command("sql")
 def sql(
     query: str = typer.Argument(..., help="SQL over the views assets, labels and items."),
@@ -214,6 +245,20 @@ def ls(as_json: bool = typer.Option(False, "--json")) -> None:
             r.fingerprint[:12],
         )
     console.print(table)
+
+
+@dataset_app.command("tag")
+def dataset_tag(
+    ref: str = typer.Argument(..., help="NAME@VERSION to name."),
+    label: str = typer.Argument(
+        ..., metavar="TAG", help="The name, e.g. paper: then NAME@paper works."
+    ),
+) -> None:
+    """Name a dataset version; the name moves if given to another version."""
+    from daybreak.lake import datasets
+
+    record = datasets.tag(get_settings(), ref, label)
+    console.print(f"{record.name}@{label} → {record.ref}")
 
 
 @dataset_app.command("stats")

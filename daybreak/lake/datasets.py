@@ -268,14 +268,67 @@ def _store(
             uri,
             now,
         )
+        Lake(settings).protect(versions, lance_tag(name, version))
         values = record.to_dict()
         values.pop("name")
         conn.execute(dataset_versions.insert().values(dataset_id=dataset_id, **values))
     return record
 
 
+def lance_tag(name: str, version: int) -> str:
+    """The tag that keeps a dataset version's table versions alive through cleanup."""
+    return "ds-" + re.sub(r"[^A-Za-z0-9_-]", "-", name) + f"-v{version}"
+
+
+def tag(settings: Settings, ref: str, label: str) -> DatasetVersion:
+    """Name a version (``pets@paper``): refs accept the tag wherever they accept a number."""
+    from daybreak.store.schema import dataset_tags
+
+    if not SPLIT_NAME.fullmatch(label):
+        raise ConfigError(
+            f"tag {label!r} is not allowed", "use a letter, then letters, digits and '_'"
+        )
+    record = get(settings, ref)
+    db = get_database(settings.db_url)
+    with db.write() as conn:
+        dataset_id = conn.execute(
+            sa.select(datasets.c.id).where(datasets.c.name == record.name)
+        ).scalar_one()
+        conn.execute(
+            dataset_tags.delete().where(
+                dataset_tags.c.dataset_id == dataset_id, dataset_tags.c.tag == label
+            )
+        )
+        conn.execute(
+            dataset_tags.insert().values(
+                dataset_id=dataset_id, tag=label, version=record.version, created_at=time.time()
+            )
+        )
+    return record
+
+
+def _tagged_version(settings: Settings, name: str, label: str) -> int | None:
+    from daybreak.store.schema import dataset_tags
+
+    query = (
+        sa.select(dataset_tags.c.version)
+        .join(datasets, datasets.c.id == dataset_tags.c.dataset_id)
+        .where(datasets.c.name == name, dataset_tags.c.tag == label)
+    )
+    with get_database(settings.db_url).read() as conn:
+        return conn.execute(query).scalar()
+
+
 def get(settings: Settings, ref: str) -> DatasetVersion:
-    """``NAME@N``, or ``NAME`` for its latest version."""
+    """``NAME@N``, ``NAME@TAG``, or ``NAME`` for its latest version."""
+    name, _, label = ref.partition("@")
+    if label and not label.isdigit() and SPLIT_NAME.fullmatch(label):
+        tagged = _tagged_version(settings, name, label)
+        if tagged is None:
+            raise NotFoundError(
+                f"dataset {name!r} has no tag {label!r}", "tag one with `daybreak dataset tag`"
+            )
+        ref = f"{name}@{tagged}"
     name, version = parse_ref(ref)
     found = list_versions(settings, name)
     if not found:

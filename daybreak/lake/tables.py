@@ -84,6 +84,44 @@ class Lake:
         dataset = lance.write_dataset(ordered, self.uri(table), schema=schema, mode=mode)
         return int(dataset.version)
 
+    def protect(self, versions: dict[str, int | None], tag: str) -> None:
+        """Tag table versions so compaction and cleanup keep them readable."""
+        for table, version in versions.items():
+            dataset = self.open(table)
+            if dataset is not None and version is not None and tag not in dataset.tags.list():
+                dataset.tags.create(tag, version)
+
+    def compact(self) -> dict[str, Any]:
+        """Merge small fragments (each ingest commit makes one); old versions stay readable."""
+        out: dict[str, Any] = {}
+        for table in ("assets", "annotations"):
+            dataset = self.open(table)
+            if dataset is not None:
+                metrics = dataset.optimize.compact_files()
+                out[table] = {
+                    "fragments_removed": metrics.fragments_removed,
+                    "fragments_added": metrics.fragments_added,
+                }
+        return out
+
+    def cleanup(self, older_than_seconds: float) -> dict[str, Any]:
+        """Delete table versions older than this that no dataset version or tag refers to."""
+        import datetime
+
+        out: dict[str, Any] = {}
+        for table in ("assets", "annotations"):
+            dataset = self.open(table)
+            if dataset is not None:
+                stats = dataset.cleanup_old_versions(
+                    older_than=datetime.timedelta(seconds=older_than_seconds),
+                    error_if_tagged_old_versions=False,
+                )
+                out[table] = {
+                    "versions_removed": stats.old_versions,
+                    "bytes_removed": stats.bytes_removed,
+                }
+        return out
+
     def versions(self) -> dict[str, int | None]:
         out: dict[str, int | None] = {}
         for table in ("assets", "annotations"):

@@ -145,3 +145,14 @@ run_datasets = sa.Table(
     sa.Column("split", sa.String(32), nullable=False, server_default=""),
     sa.Column("used_at", sa.Float, nullable=False),
 )
+
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column(
+        "dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("tag", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

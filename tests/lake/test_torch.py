@@ -145,3 +145,37 @@ def test_two_ranks_with_two_workers_each_see_every_row_once(settings, tmp_path):
         TorchDataset("pets@1", split=None, settings=settings).sha256
     )
     assert version.rows == 20
+
+
+def test_a_dataset_version_reads_the_same_after_relabels_compaction_and_cleanup(
+    settings, pets, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from daybreak.cli.main import app
+    from daybreak.lake.labels import import_labels
+
+    lake = Lake(settings)
+    original = TorchDataset("pets@1", split=None, decode=False, settings=settings)
+    before = [(sha(raw), label) for raw, label in original.__getitems__(list(range(len(original))))]
+    for seed in (11, 12):  # more commits, so there is something to compact and clean up
+        make_images(tmp_path / f"more{seed}", {"cat": 3}, seed=seed)
+        ingest(lake, [tmp_path / f"more{seed}"], folder_labels=True)
+    relabel = tmp_path / "relabel.csv"
+    relabel.write_text("sha256,label\n" + "".join(f"{s},fox\n" for s in original.sha256[:3]))
+    import_labels(lake, relabel, "csv")
+    runner = CliRunner()
+    assert runner.invoke(app, ["dataset", "tag", "pets@1", "paper"]).exit_code == 0
+    compacted = runner.invoke(app, ["lake", "compact", "--json"])
+    assert compacted.exit_code == 0, compacted.output
+    cleaned = runner.invoke(app, ["lake", "cleanup", "--older-than-days", "0", "--json"])
+    assert cleaned.exit_code == 0, cleaned.output
+    import json
+
+    assert json.loads(cleaned.output)["assets"]["versions_removed"] >= 1
+    again = TorchDataset("pets@paper", split=None, decode=False, settings=settings)
+    assert [
+        (sha(raw), label) for raw, label in again.__getitems__(list(range(len(again))))
+    ] == before
+    with pytest.raises(datasets.NotFoundError, match="no tag 'draft'"):
+        datasets.get(settings, "pets@draft")
