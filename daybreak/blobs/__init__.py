@@ -24,7 +24,8 @@ class BlobStore:
         except ModuleNotFoundError as exc:  # pragma: no cover - fsspec is a core dependency
             raise ConfigError("fsspec is missing", "pip install daybreak") from exc
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+            # no instance cache: fsspec's key ignores the endpoint taken from the environment
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, skip_instance_cache=True)
         except (ImportError, ValueError) as exc:
             raise ConfigError(
                 f"cannot open blob store {url!r}: {exc}",
