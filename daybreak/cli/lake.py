@@ -33,9 +33,10 @@ def ingest(
     folder_labels: bool = typer.Option(
         False, "--folder-labels", help="Use each file's folder name as its class."
     ),
+    fps: float = typer.Option(1.0, "--fps", help="Frames sampled per second of video."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Add images (JPEG, PNG, WebP) and text files; duplicates are stored once, bad files skipped."""
+    """Add images (JPEG, PNG, WebP), video frames and text; duplicates stored once, bad files skipped."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from daybreak.lake.ingest import ingest as run_ingest
@@ -57,7 +58,7 @@ def ingest(
             progress.update(task, advance=size, description=f"ingest {done}/{len(found)} files")
 
         report = run_ingest(
-            _lake(), paths, source=source, folder_labels=folder_labels, progress=advance
+            _lake(), paths, source=source, folder_labels=folder_labels, progress=advance, fps=fps
         )
     if as_json:
         print_json(report.to_dict())

@@ -23,6 +23,7 @@ from daybreak.lake.tables import Lake
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 TEXT_SUFFIXES = {".txt"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
 BATCH_BYTES = 256 << 20
 
 
@@ -94,8 +95,10 @@ def ingest(
     folder_labels: bool = False,
     batch_bytes: int = BATCH_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    fps: float = 1.0,
 ) -> IngestReport:
-    """Add files to the lake; ``progress(files, bytes)`` is called as they are read."""
+    """Add files to the lake; ``progress(files, bytes)`` is called as they are read. Videos
+    are sampled at ``fps`` frames per second; each frame is a JPEG asset."""
     import pyarrow as pa
 
     started = time.monotonic()
@@ -105,23 +108,20 @@ def ingest(
     labelled = _existing_folder_labels(lake) if folder_labels else set()
     assets: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
-    pending_bytes = 0
+    pending = {"bytes": 0}
 
     def commit() -> None:
-        nonlocal assets, labels, pending_bytes
+        nonlocal assets, labels
         if assets:
             lake.append("assets", pa.Table.from_pylist(assets))
             report.commits += 1
         if labels:
             lake.append("annotations", pa.Table.from_pylist(labels))
-        assets, labels, pending_bytes = [], [], 0
+        assets, labels, pending["bytes"] = [], [], 0
 
-    for done, (path, root) in enumerate(files, 1):
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            report.skipped.append((str(path), f"unreadable ({exc.strerror})"))
-            continue
+    def add(
+        path: Path, root: Path, data: bytes, found: Probe, frame: tuple[str, float] | None = None
+    ) -> None:
         digest = hashlib.sha256(data).hexdigest()
         now = time.time()
         if folder_labels and path.parent != root and (digest, path.parent.name) not in labelled:
@@ -129,28 +129,77 @@ def ingest(
             labels.append(_class_label(digest, path.parent.name, now))
             report.labels_added += 1
         if digest in known:
-            report.duplicates.append((str(path), digest))
-        else:
-            try:
+            report.duplicates.append(
+                (str(path) if frame is None else f"{path}@{frame[1]:.3f}s", digest)
+            )
+            return
+        known.add(digest)
+        row = _asset_row(digest, data, found, source or str(root), path, now)
+        if frame is not None:
+            row["video"], row["frame_ts"] = frame
+        assets.append(row)
+        report.added += 1
+        report.bytes_added += len(data)
+        pending["bytes"] += len(data)
+
+    for done, (path, root) in enumerate(files, 1):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            report.skipped.append((str(path), f"unreadable ({exc.strerror})"))
+            continue
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                video = hashlib.sha256(data).hexdigest()
+                for timestamp, frame, found in video_frames(data, fps):
+                    add(path, root, frame, found, (video, timestamp))
+            else:
                 found = probe(path, data)
-            except ValueError as exc:
-                report.skipped.append((str(path), str(exc)))
-                if labels and labels[-1]["sha256"] == digest:
-                    labels.pop()
-                    report.labels_added -= 1
-                continue
-            known.add(digest)
-            assets.append(_asset_row(digest, data, found, source or str(root), path, now))
-            report.added += 1
-            report.bytes_added += len(data)
-            pending_bytes += len(data)
+                add(path, root, data, found)
+        except ValueError as exc:
+            report.skipped.append((str(path), str(exc)))
+            continue
         if progress:
             progress(done, len(data))
-        if pending_bytes >= batch_bytes:
+        if pending["bytes"] >= batch_bytes:
             commit()
     commit()
     report.seconds = time.monotonic() - started
     return report
+
+
+def video_frames(data: bytes, fps: float) -> Iterator[tuple[float, bytes, Probe]]:
+    """Frames sampled every ``1/fps`` seconds, as JPEG bytes, decoded with PyAV (FFmpeg)."""
+    if fps <= 0:
+        raise ValueError(f"the frame rate must be above 0, not {fps}")
+    try:
+        import av
+    except ModuleNotFoundError as exc:
+        raise ValueError("videos need PyAV: pip install 'daybreak[video]'") from exc
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise ValueError("no video stream")
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or 25)
+            next_time = 0.0
+            for index, frame in enumerate(container.decode(stream)):
+                timestamp = float(frame.time) if frame.time is not None else index / rate
+                if timestamp + 1e-6 < next_time:
+                    continue
+                next_time += 1.0 / fps
+                while next_time <= timestamp:
+                    next_time += 1.0 / fps
+                image = frame.to_image()
+                buffer = io.BytesIO()
+                image.save(buffer, format="JPEG", quality=92)
+                yield (
+                    timestamp,
+                    buffer.getvalue(),
+                    Probe("frame", "jpeg", image.width, image.height),
+                )
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"corrupt or unsupported video ({exc})") from exc
 
 
 def _asset_row(
