@@ -110,6 +110,38 @@ def labels(
         )
 
 
+@lake_app.command("delete")
+def delete(
+    where: str = typer.Option(..., "--where", help="SQL predicate over the items view."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Take assets (and their labels) out of the lake: new dataset versions no longer see them."""
+    from daybreak.lake import remove
+
+    lake = _lake()
+    settings = get_settings()
+    shas = remove.matching(lake, where)
+    if not shas:
+        from daybreak.cli.console import fail
+
+        fail(f"the predicate {where!r} matches no assets", "check it with `daybreak lake sql`")
+    if not yes and not as_json:
+        versions = remove.affected(settings, set(shas))
+        console.print(
+            f"{len(shas)} assets match; dataset versions that contain some: {', '.join(versions) or 'none'}"
+        )
+        typer.confirm("Delete them from the lake?", abort=True)
+    report = remove.delete(lake, settings, where)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(
+        f"deleted {len(report.assets)} assets and {report.labels_removed} labels; "
+        f"earlier dataset versions that still hold them: {', '.join(report.affected_datasets) or 'none'}"
+    )
+
+
 @lake_app.command("compact")
 def compact(as_json: bool = typer.Option(False, "--json")) -> None:
     """Merge the small fragments that ingests leave; every dataset version stays readable."""

@@ -179,3 +179,28 @@ def test_a_dataset_version_reads_the_same_after_relabels_compaction_and_cleanup(
     ] == before
     with pytest.raises(datasets.NotFoundError, match="no tag 'draft'"):
         datasets.get(settings, "pets@draft")
+
+
+def test_deleted_assets_leave_new_versions_and_old_versions_still_read(settings, pets):
+    from typer.testing import CliRunner
+
+    from daybreak.cli.main import app
+    from daybreak.lake.remove import delete
+
+    lake = Lake(settings)
+    old = TorchDataset("pets@1", split=None, decode=False, settings=settings)
+    before = sorted(sha(raw) for raw, _ in old.__getitems__(list(range(len(old)))))
+    report = delete(lake, settings, "label = 'cat'")
+    assert (
+        len(report.assets) == 12
+        and report.labels_removed == 12
+        and report.affected_datasets == ["pets@1"]
+    )
+    fresh = datasets.create(lake, settings, "pets", "TRUE", {"train": 0.7, "val": 0.3})
+    assert fresh.rows == 9 and datasets.stats(settings, fresh).keys() <= {"train", "val"}
+    assert all(set(per_split) == {"dog"} for per_split in datasets.stats(settings, fresh).values())
+    again = TorchDataset("pets@1", split=None, decode=False, settings=settings)
+    assert sorted(sha(raw) for raw, _ in again.__getitems__(list(range(len(again))))) == before
+    runner = CliRunner()
+    nothing = runner.invoke(app, ["lake", "delete", "--where", "label = 'cat'", "--yes"])
+    assert nothing.exit_code != 0
