@@ -340,15 +340,27 @@ def dataset_diff(
 @dataset_app.command("export")
 def dataset_export(
     ref: str = typer.Argument(..., help="NAME@VERSION or NAME."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write SPLIT/LABEL/SHA.EXT into."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write into."),
+    fmt: str = typer.Option("folders", "--format", help="folders (SPLIT/LABEL/SHA.EXT) or coco."),
 ) -> None:
-    """Export a version as folders (one per split and class), e.g. for tools that read folders."""
+    """Export a version as folders (one per split and class) or as COCO (images + one JSON per split)."""
     from daybreak.lake import datasets
 
     settings = get_settings()
     record = datasets.get(settings, ref)
-    written = datasets.export_folders(_lake(), settings, record, out)
-    console.print(f"wrote {written} files of {record.ref} to {out}")
+    if fmt == "folders":
+        written = datasets.export_folders(_lake(), settings, record, out)
+        console.print(f"wrote {written} files of {record.ref} to {out}")
+    elif fmt == "coco":
+        counts = datasets.export_coco(_lake(), settings, record, out)
+        console.print(
+            f"wrote {record.ref} as COCO to {out}: "
+            + ", ".join(f"{k} {v} images" for k, v in counts.items())
+        )
+    else:
+        from daybreak.cli.console import fail
+
+        fail(f"unknown export format {fmt!r}", "use --format folders or --format coco")
 
 
 @dataset_app.command("show")

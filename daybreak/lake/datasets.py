@@ -483,3 +483,96 @@ def export_folders(lake: Lake, settings: Settings, record: DatasetVersion, targe
 def _safe(label: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.\- ]", "_", label).strip(" .")
     return cleaned or "_"
+
+
+def export_coco(
+    lake: Lake, settings: Settings, record: DatasetVersion, target: Path
+) -> dict[str, int]:
+    """Write ``target/images/SHA.EXT`` and one COCO file per split, ``annotations_SPLIT.json``,
+    from the labels as they were when the version was made. Returns images written per split."""
+    import json
+
+    table = rows(settings, record).to_pydict()
+    split_of_sha = dict(zip(table["sha256"], table["split"], strict=True))
+    assets = lake.open("assets", record.assets_version)
+    order = assets.to_table(columns=["sha256"]).column("sha256").to_pylist()
+    position = {sha: i for i, sha in enumerate(order)}
+    labels = _labels_at(lake, record.annotations_version, set(split_of_sha))
+    categories = sorted(
+        {n["label"] for n in labels if n["label"] and n["kind"] in ("class", "box", "keypoints")}
+    )
+    category_ids = {name: i + 1 for i, name in enumerate(categories)}
+    category_meta: dict[str, dict[str, Any]] = {}
+    for note in labels:
+        if note["kind"] == "keypoints" and note["meta"] and note["label"] not in category_meta:
+            meta = json.loads(note["meta"])
+            category_meta[note["label"]] = {
+                k: meta[k] for k in ("keypoints", "skeleton") if k in meta
+            }
+    files: dict[str, dict[str, Any]] = {
+        split: {
+            "images": [],
+            "annotations": [],
+            "categories": [
+                {"id": category_ids[name], "name": name, **category_meta.get(name, {})}
+                for name in categories
+            ],
+        }
+        for split in record.splits
+    }
+    image_ids: dict[str, int] = {}
+    (target / "images").mkdir(parents=True, exist_ok=True)
+    shas = table["sha256"]
+    for start in range(0, len(shas), 256):
+        chunk = shas[start : start + 256]
+        fetched = assets.take(
+            [position[s] for s in chunk], columns=["sha256", "data", "format", "width", "height"]
+        )
+        for item in fetched.to_pylist():
+            extension = {"jpeg": "jpg"}.get(item["format"] or "bin", item["format"] or "bin")
+            name = f"{item['sha256']}.{extension}"
+            (target / "images" / name).write_bytes(item["data"])
+            image_ids[item["sha256"]] = len(image_ids) + 1
+            files[split_of_sha[item["sha256"]]]["images"].append(
+                {
+                    "id": image_ids[item["sha256"]],
+                    "file_name": f"images/{name}",
+                    "width": item["width"],
+                    "height": item["height"],
+                    "sha256": item["sha256"],
+                }
+            )
+    for note in labels:
+        coco = _coco_annotation(note, image_ids, category_ids)
+        if coco is not None:
+            coco["id"] = sum(len(f["annotations"]) for f in files.values()) + 1
+            files[split_of_sha[note["sha256"]]]["annotations"].append(coco)
+    for split, content in files.items():
+        (target / f"annotations_{split}.json").write_text(json.dumps(content))
+    return {split: len(content["images"]) for split, content in files.items()}
+
+
+def _labels_at(lake: Lake, version: int | None, shas: set[str]) -> list[dict[str, Any]]:
+    if version is None:
+        return []
+    table = lake.open("annotations", version)
+    columns = ["sha256", "kind", "label", "bbox", "keypoints", "caption", "meta"]
+    return [n for n in table.to_table(columns=columns).to_pylist() if n["sha256"] in shas]
+
+
+def _coco_annotation(
+    note: dict[str, Any], image_ids: dict[str, int], category_ids: dict[str, int]
+) -> dict[str, Any] | None:
+    base: dict[str, Any] = {"image_id": image_ids[note["sha256"]], "iscrowd": 0}
+    if note["label"] in category_ids:
+        base["category_id"] = category_ids[note["label"]]
+    if note["kind"] == "box" and note["bbox"]:
+        x, y, w, h = note["bbox"]
+        return {**base, "bbox": [x, y, w, h], "area": w * h}
+    if note["kind"] == "keypoints" and note["keypoints"]:
+        points = note["keypoints"]
+        visible = sum(1 for i in range(2, len(points), 3) if points[i] > 0)
+        return {**base, "keypoints": points, "num_keypoints": visible}
+    if note["kind"] == "caption" and note["caption"]:
+        return {**base, "caption": note["caption"]}
+    return None

@@ -201,3 +201,42 @@ def test_cli_labels(home, tmp_path):
     assert json.loads(done.output)["added"] == 2
     wrong = runner.invoke(app, ["lake", "labels", str(table), "--format", "yaml"])
     assert wrong.exit_code != 0
+
+
+def test_coco_export_round_trips(lake_with_images, settings, tmp_path):
+    from daybreak.lake import datasets
+
+    lake, paths = lake_with_images
+    source = tmp_path / "coco.json"
+    source.write_text(json.dumps(coco(paths)))
+    import_labels(lake, source, "coco", source="vendor")
+    version = datasets.create(lake, settings, "people", "TRUE", {"train": 0.5, "val": 0.5})
+    counts = datasets.export_coco(lake, settings, version, tmp_path / "out")
+    assert counts == version.split_counts
+    exported = [
+        json.loads((tmp_path / "out" / f"annotations_{s}.json").read_text()) for s in version.splits
+    ]
+    categories = exported[0]["categories"]
+    assert categories == [
+        {"id": 1, "name": "person", "keypoints": ["nose", "left_eye"], "skeleton": [[1, 2]]}
+    ]
+    boxes = sorted(a["bbox"] for f in exported for a in f["annotations"] if "bbox" in a)
+    assert boxes == [[0.0, 0.0, 10.0, 10.0], [2.0, 3.0, 20.0, 30.0]]
+    assert [a["keypoints"] for f in exported for a in f["annotations"] if "keypoints" in a] == [
+        [5.0, 6.0, 2.0, 7.0, 8.0, 1.0]
+    ]
+    for split, content in zip(version.splits, exported, strict=True):
+        for image in content["images"]:
+            assert (tmp_path / "out" / image["file_name"]).is_file()
+        again = import_labels(
+            lake,
+            tmp_path / "out" / f"annotations_{split}.json",
+            "coco",
+            source=f"back-{split}",
+            images_dir=tmp_path / "out",
+        )
+        assert again.unknown_assets == []
+    _, rows = run_sql(
+        lake, "SELECT count(*) FROM labels WHERE source LIKE 'back-%' AND kind = 'box'"
+    )
+    assert rows == [(2,)]

@@ -58,19 +58,44 @@ def test_a_version_reads_the_same_after_more_ingest(settings, pets, tmp_path):
     assert [sha(raw) for raw, _ in after.__getitems__(list(range(21)))] == before
 
 
+LOADER_SCRIPT = """
+import sys
+import torch
+from daybreak.lake.torch import TorchDataset
+from tests.lake.test_torch import to_tensor
+
+dataset = TorchDataset("pets@1", split=None, transform=to_tensor)
+loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2, multiprocessing_context=sys.argv[1])
+seen, labels = 0, []
+for images, targets in loader:
+    assert images.shape[1:] == (16, 16, 3)
+    seen += len(images)
+    labels.extend(targets.tolist())
+assert seen == len(dataset) == 21, seen
+assert sorted(labels) == sorted(dataset.targets)
+print("ok", seen)
+"""
+
+
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_dataloader_workers_see_every_row_once(settings, pets, context):
-    dataset = TorchDataset("pets@1", split=None, transform=to_tensor, settings=settings)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=4, num_workers=2, multiprocessing_context=context
+    # A training script of its own, as in real use: its parent process has not opened Lance
+    # before the workers start (Lance is not fork-safe once opened; the test process has).
+    import os
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADER_SCRIPT, context],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
-    seen = 0
-    labels = []
-    for images, targets in loader:
-        assert images.shape[1:] == (16, 16, 3)
-        seen += len(images)
-        labels.extend(targets.tolist())
-    assert seen == 21 and sorted(labels) == sorted(dataset.targets)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok 21"
 
 
 def test_unknown_split_says_which_exist(settings, pets):
