@@ -28,7 +28,7 @@ def _lake() -> Lake:
 
 @lake_app.command("ingest")
 def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files and folders to add."),
+    paths: list[str] = typer.Argument(..., help="Files, folders and s3:// prefixes to add."),
     source: str = typer.Option("", help="Where the data came from [default: the folder given]."),
     folder_labels: bool = typer.Option(
         False, "--folder-labels", help="Use each file's folder name as its class."
@@ -40,10 +40,10 @@ def ingest(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from daybreak.lake.ingest import ingest as run_ingest
-    from daybreak.lake.ingest import walk
+    from daybreak.lake.ingest import size, walk
 
     found = list(walk(paths))
-    total_bytes = sum(path.stat().st_size for path, _ in found)
+    total_bytes = sum(size(path) for path, _ in found)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

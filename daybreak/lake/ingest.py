@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import posixpath
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -50,9 +51,9 @@ class Probe:
     text: str | None = None
 
 
-def probe(path: Path, data: bytes) -> Probe:
+def probe(path: Path | str, data: bytes) -> Probe:
     """What the file is, or ValueError saying why it cannot go in."""
-    suffix = path.suffix.lower()
+    suffix = posixpath.splitext(str(path))[1].lower()
     if suffix in TEXT_SUFFIXES:
         try:
             return Probe("text", "txt", None, None, data.decode("utf-8"))
@@ -72,20 +73,68 @@ def probe(path: Path, data: bytes) -> Probe:
         raise ValueError(f"corrupt or truncated image ({exc})") from exc
 
 
-def walk(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
-    """(file, the root it was found under), in a stable order."""
+def is_remote(location: str | Path) -> bool:
+    return "://" in str(location) and not str(location).startswith("file://")
+
+
+def read(location: str) -> bytes:
+    """A file's bytes, from this machine or from object storage (``s3://...``)."""
+    if not is_remote(location):
+        return Path(location).read_bytes()
+    import fsspec
+
+    with fsspec.open(location, "rb", skip_instance_cache=True) as handle:
+        return bytes(handle.read())
+
+
+def size(location: str) -> int:
+    if not is_remote(location):
+        return Path(location).stat().st_size
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(location, skip_instance_cache=True)
+    return int(fs.size(path))
+
+
+def walk(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:
+    """(file, the root it was found under), in a stable order; local paths or ``s3://`` prefixes."""
     for raw in paths:
+        if is_remote(raw):
+            yield from _walk_remote(str(raw))
+            continue
         root = Path(raw).expanduser()
         if root.is_file():
-            yield root, root.parent
+            yield str(root), str(root.parent)
         elif root.is_dir():
             for folder, dirs, files in os.walk(root):
                 dirs.sort()
                 for name in sorted(files):
                     if not name.startswith("."):
-                        yield Path(folder) / name, root
+                        yield str(Path(folder) / name), str(root)
         else:
             raise NotFoundError(f"{root} does not exist", "check the path you gave to ingest")
+
+
+def _walk_remote(url: str) -> Iterator[tuple[str, str]]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True)
+        protocol = url.split("://", 1)[0]
+        if fs.isfile(path):
+            yield url, posixpath.dirname(url)
+            return
+        found = sorted(fs.find(path))
+    except (ImportError, ValueError) as exc:
+        raise NotFoundError(
+            f"cannot read {url}: {exc}",
+            "for s3:// install 'daybreak[s3]' and set the AWS variables",
+        ) from exc
+    if not found:
+        raise NotFoundError(f"nothing found under {url}", "check the prefix and your credentials")
+    for key in found:
+        if not posixpath.basename(key).startswith("."):
+            yield f"{protocol}://{key}", url.rstrip("/")
 
 
 def ingest(
@@ -120,13 +169,19 @@ def ingest(
         assets, labels, pending["bytes"] = [], [], 0
 
     def add(
-        path: Path, root: Path, data: bytes, found: Probe, frame: tuple[str, float] | None = None
+        path: str, root: str, data: bytes, found: Probe, frame: tuple[str, float] | None = None
     ) -> None:
         digest = hashlib.sha256(data).hexdigest()
         now = time.time()
-        if folder_labels and path.parent != root and (digest, path.parent.name) not in labelled:
-            labelled.add((digest, path.parent.name))
-            labels.append(_class_label(digest, path.parent.name, now))
+        folder = posixpath.dirname(path)
+        label = posixpath.basename(folder)
+        if (
+            folder_labels
+            and folder.rstrip("/") != root.rstrip("/")
+            and (digest, label) not in labelled
+        ):
+            labelled.add((digest, label))
+            labels.append(_class_label(digest, label, now))
             report.labels_added += 1
         if digest in known:
             report.duplicates.append(
@@ -144,12 +199,12 @@ def ingest(
 
     for done, (path, root) in enumerate(files, 1):
         try:
-            data = path.read_bytes()
+            data = read(path)
         except OSError as exc:
-            report.skipped.append((str(path), f"unreadable ({exc.strerror})"))
+            report.skipped.append((str(path), f"unreadable ({exc.strerror or exc})"))
             continue
         try:
-            if path.suffix.lower() in VIDEO_SUFFIXES:
+            if posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES:
                 video = hashlib.sha256(data).hexdigest()
                 for timestamp, frame, found in video_frames(data, fps):
                     add(path, root, frame, found, (video, timestamp))
@@ -203,7 +258,7 @@ def video_frames(data: bytes, fps: float) -> Iterator[tuple[float, bytes, Probe]
 
 
 def _asset_row(
-    digest: str, data: bytes, found: Probe, source: str, path: Path, now: float
+    digest: str, data: bytes, found: Probe, source: str, path: str, now: float
 ) -> dict[str, Any]:
     return {
         "sha256": digest,

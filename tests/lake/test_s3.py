@@ -51,3 +51,26 @@ def test_artifacts_and_checkpoints_on_s3(s3_blobs, tmp_path):  # noqa: F811
     view = daybreak.get_run(run.id)
     assert [c["step"] for c in view.checkpoints()] == [4]
     assert run.latest_checkpoint().load() == {"step": 4}
+
+
+def test_ingest_from_an_s3_prefix_with_folder_labels(s3_blobs, tmp_path):  # noqa: F811
+    import boto3
+
+    settings = get_settings()
+    bucket = s3_blobs.split("/")[2]
+    client = boto3.client("s3")
+    paths = make_images(tmp_path / "up", {"cat": 2, "dog": 3})
+    for path in paths:
+        client.upload_file(str(path), bucket, f"raw/{path.parent.name}/{path.name}")
+    lake = Lake(settings)
+    report = ingest(lake, [f"s3://{bucket}/raw"], folder_labels=True)
+    assert report.added == 5 and report.labels_added == 5 and report.skipped == []
+    from daybreak.lake.query import run_sql
+
+    _, rows = run_sql(lake, "SELECT label, count(*) FROM labels GROUP BY label ORDER BY label")
+    assert rows == [("cat", 2), ("dog", 3)]
+    _, stored = run_sql(lake, "SELECT path FROM assets ORDER BY path LIMIT 1")
+    assert stored[0][0].startswith(f"s3://{bucket}/raw/cat/")
+    assert ingest(lake, [tmp_path / "up"]).added == 0  # the same bytes from disk are duplicates
+    with pytest.raises(daybreak.DaybreakError, match="nothing found"):
+        ingest(lake, [f"s3://{bucket}/nothing-here"])
