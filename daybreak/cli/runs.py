@@ -21,6 +21,7 @@ from daybreak.cli.console import console, errors, print_json
 from daybreak.config import get_settings
 from daybreak.display import format_duration
 from daybreak.errors import ConfigError, ConflictError, NotFoundError
+from daybreak.store.jsontext import nonfinite_text
 from daybreak.tracking import transfer
 from daybreak.tracking.readers import SYSTEM_PREFIX, backend
 from daybreak.tracking.records import RUNNING, STATUSES, KeyStats, RunRecord
@@ -508,11 +509,7 @@ def _num(value: Any) -> str:
     if isinstance(value, str):
         return value
     value = float(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return f"{value:.6g}"
+    return f"{value:.6g}" if math.isfinite(value) else nonfinite_text(value)
 
 
 def _size(size: int) -> str:

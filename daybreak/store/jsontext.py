@@ -8,13 +8,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def nonfinite_text(value: float) -> str:
+    """``"NaN"``, ``"Infinity"`` or ``"-Infinity"``: how Daybreak spells a non-finite float in
+    JSON (which has no tokens for them) and JavaScript's ``Number()`` reads back."""
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def from_text(value: Any) -> Any:
+    """The inverse of ``nonfinite_text``; anything else is returned unchanged."""
+    return NONFINITE.get(value, value) if isinstance(value, str) else value
 
 
 def to_jsonable(value: Any) -> Any:
     """Non-finite floats become the strings ``"NaN"``/``"Infinity"``; JSON has no tokens for them."""
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return nonfinite_text(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

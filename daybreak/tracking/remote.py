@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from daybreak.config import Settings
 from daybreak.errors import DaybreakError, NotFoundError, RemoteError
-from daybreak.store.jsontext import to_jsonable
+from daybreak.store.jsontext import from_text, to_jsonable
 from daybreak.tracking.http import HttpClient, check
 from daybreak.tracking.records import KeyStats, RunRecord
 
@@ -474,5 +474,4 @@ class RemoteBackend:
 
 
 def _numbers(values: dict[str, Any]) -> dict[str, Any]:
-    nonfinite = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
-    return {k: nonfinite.get(v, v) if isinstance(v, str) else v for k, v in values.items()}
+    return {k: from_text(v) for k, v in values.items()}

@@ -31,6 +31,7 @@ from daybreak.errors import (
     NotFoundError,
     StorageFullError,
 )
+from daybreak.store.jsontext import NONFINITE, nonfinite_text
 from daybreak.tracking.points import History, PointFiles, records_from
 from daybreak.tracking.records import STATUSES, KeyStats, RunRecord
 from daybreak.tracking.values import check_key
@@ -52,7 +53,6 @@ POINT_FIELDS = ("key", "step", "ts", "value")
 CHUNK = 65_536
 PROGRESS_BYTES = 1 << 20
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,31}")
-NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 FORMAT_HINT = "the file must be Daybreak runs JSONL (see docs/runs-jsonl.md); nothing was imported"
 
 Progress = Callable[[int], None]
@@ -154,9 +154,7 @@ def write_points(out: TextIO, history: History, progress: Progress | None = None
 
 
 def _number(value: float) -> str:
-    if math.isfinite(value):
-        return repr(value)
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return repr(value) if math.isfinite(value) else nonfinite_text(value)
 
 
 # -- import -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from daybreak import __version__
 from daybreak.errors import NotFoundError
-from daybreak.store.jsontext import to_jsonable
+from daybreak.store.jsontext import nonfinite_text, to_jsonable
 from daybreak.tracking.readers import LocalBackend
 from daybreak.web.deps import store
 
@@ -27,12 +27,7 @@ def finite_or_text(values: Any) -> list[Any]:
     """JSON has no NaN/Infinity: non-finite values go out as the strings JavaScript's Number() reads."""
     out = values.tolist()
     if not all(math.isfinite(v) for v in out):
-        out = [
-            v
-            if math.isfinite(v)
-            else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
-            for v in out
-        ]
+        out = [v if math.isfinite(v) else nonfinite_text(v) for v in out]
     return out
 
 
