@@ -22,7 +22,7 @@ from daybreak.blobs import BlobStore
 from daybreak.config import Settings
 from daybreak.errors import ConfigError, NotFoundError
 from daybreak.lake.query import LakeSQLError, connect
-from daybreak.lake.tables import Lake
+from daybreak.lake.tables import Lake, file_name, read_assets
 from daybreak.store.engine import get_database
 from daybreak.store.schema import dataset_versions, datasets
 
@@ -459,24 +459,14 @@ def _by_sha(table: dict[str, list[Any]]) -> dict[str, tuple[str, tuple[str, ...]
 def export_folders(lake: Lake, settings: Settings, record: DatasetVersion, target: Path) -> int:
     """Write ``target/SPLIT/LABEL/SHA.EXT`` (``_unlabelled`` for assets without a class)."""
     table = rows(settings, record).to_pydict()
-    assets = lake.open("assets", record.assets_version)
-    order = assets.to_table(columns=["sha256"]).column("sha256").to_pylist()
-    position = {sha: i for i, sha in enumerate(order)}
+    items = read_assets(lake, record.assets_version, table["sha256"], ["sha256", "data", "format"])
     written = 0
-    shas = table["sha256"]
-    for start in range(0, len(shas), 256):
-        chunk = shas[start : start + 256]
-        fetched = assets.take(
-            [position[s] for s in chunk], columns=["sha256", "data", "format"]
-        ).to_pylist()
-        for offset, item in enumerate(fetched):
-            index = start + offset
-            label = (table["labels"][index] or ["_unlabelled"])[0]
-            folder = target / table["split"][index] / _safe(label)
-            folder.mkdir(parents=True, exist_ok=True)
-            extension = {"jpeg": "jpg"}.get(item["format"] or "bin", item["format"] or "bin")
-            (folder / f"{item['sha256']}.{extension}").write_bytes(item["data"])
-            written += 1
+    for index, item in enumerate(items):
+        label = (table["labels"][index] or ["_unlabelled"])[0]
+        folder = target / table["split"][index] / _safe(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / file_name(item["sha256"], item["format"])).write_bytes(item["data"])
+        written += 1
     return written
 
 
@@ -494,9 +484,6 @@ def export_coco(
 
     table = rows(settings, record).to_pydict()
     split_of_sha = dict(zip(table["sha256"], table["split"], strict=True))
-    assets = lake.open("assets", record.assets_version)
-    order = assets.to_table(columns=["sha256"]).column("sha256").to_pylist()
-    position = {sha: i for i, sha in enumerate(order)}
     labels = _labels_at(lake, record.annotations_version, set(split_of_sha))
     categories = sorted(
         {n["label"] for n in labels if n["label"] and n["kind"] in ("class", "box", "keypoints")}
@@ -522,26 +509,20 @@ def export_coco(
     }
     image_ids: dict[str, int] = {}
     (target / "images").mkdir(parents=True, exist_ok=True)
-    shas = table["sha256"]
-    for start in range(0, len(shas), 256):
-        chunk = shas[start : start + 256]
-        fetched = assets.take(
-            [position[s] for s in chunk], columns=["sha256", "data", "format", "width", "height"]
+    columns = ["sha256", "data", "format", "width", "height"]
+    for item in read_assets(lake, record.assets_version, table["sha256"], columns):
+        name = file_name(item["sha256"], item["format"])
+        (target / "images" / name).write_bytes(item["data"])
+        image_ids[item["sha256"]] = len(image_ids) + 1
+        files[split_of_sha[item["sha256"]]]["images"].append(
+            {
+                "id": image_ids[item["sha256"]],
+                "file_name": f"images/{name}",
+                "width": item["width"],
+                "height": item["height"],
+                "sha256": item["sha256"],
+            }
         )
-        for item in fetched.to_pylist():
-            extension = {"jpeg": "jpg"}.get(item["format"] or "bin", item["format"] or "bin")
-            name = f"{item['sha256']}.{extension}"
-            (target / "images" / name).write_bytes(item["data"])
-            image_ids[item["sha256"]] = len(image_ids) + 1
-            files[split_of_sha[item["sha256"]]]["images"].append(
-                {
-                    "id": image_ids[item["sha256"]],
-                    "file_name": f"images/{name}",
-                    "width": item["width"],
-                    "height": item["height"],
-                    "sha256": item["sha256"],
-                }
-            )
     for note in labels:
         coco = _coco_annotation(note, image_ids, category_ids)
         if coco is not None:

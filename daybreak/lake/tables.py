@@ -7,6 +7,7 @@ appends here and never rewrites image bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -128,3 +129,26 @@ class Lake:
             dataset = self.open(table)
             out[table] = None if dataset is None else int(dataset.version)
         return out
+
+
+def row_positions(dataset: Any) -> dict[str, int]:
+    """Each asset's row position in one table version (stable for a pinned version)."""
+    order = dataset.to_table(columns=["sha256"]).column("sha256").to_pylist()
+    return {sha: position for position, sha in enumerate(order)}
+
+
+def read_assets(
+    lake: Lake, version: int | None, shas: list[str], columns: list[str], chunk: int = 256
+) -> Iterator[dict[str, Any]]:
+    """Rows of the assets ``shas`` at table ``version``, in that order, a chunk per storage call."""
+    dataset = lake.open("assets", version)
+    where = row_positions(dataset)
+    for start in range(0, len(shas), chunk):
+        wanted = [where[sha] for sha in shas[start : start + chunk]]
+        yield from dataset.take(wanted, columns=columns).to_pylist()
+
+
+def file_name(sha256: str, fmt: str | None) -> str:
+    """``SHA.jpg`` and the like, for exported assets."""
+    extension = {"jpeg": "jpg"}.get(fmt or "bin", fmt or "bin")
+    return f"{sha256}.{extension}"

@@ -15,7 +15,7 @@ from typing import Any
 from daybreak.config import Settings, get_settings
 from daybreak.errors import ConfigError
 from daybreak.lake import datasets
-from daybreak.lake.tables import Lake
+from daybreak.lake.tables import Lake, row_positions
 
 
 class TorchDataset:
@@ -73,9 +73,7 @@ class TorchDataset:
         if self._table is None:
             lake = Lake(self.settings)
             table = lake.open("assets", self.version.assets_version)
-            # positions within the pinned table version: stable, unlike the live table's
-            order = table.to_table(columns=["sha256"]).column("sha256").to_pylist()
-            where = {sha: position for position, sha in enumerate(order)}
+            where = row_positions(table)  # of the pinned version: stable, unlike the live table's
             self._positions = [where[sha] for sha in self.sha256]
             self._table = table
         return self._table
