@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from daybreak.blobs import BlobStore
 from daybreak.config import Settings
 from daybreak.errors import ConfigError, NotFoundError
-from daybreak.lake.query import LakeSQLError, connect
+from daybreak.lake.query import run_sql
 from daybreak.lake.tables import Lake, file_name, read_assets
 from daybreak.store.engine import get_database
 from daybreak.store.schema import dataset_versions, datasets
@@ -133,7 +133,6 @@ def create(
 
     parse_ref(name)
     versions = lake.versions()
-    connection = connect(lake, versions["assets"], versions["annotations"])
     query = f"""
         SELECT a.sha256,
                list_sort(list(DISTINCT l.label) FILTER (WHERE l.label IS NOT NULL)) AS labels
@@ -141,15 +140,13 @@ def create(
         WHERE a.sha256 IN (SELECT sha256 FROM items WHERE {where or "TRUE"})
         GROUP BY a.sha256 ORDER BY a.sha256
     """
-    try:
-        rows = connection.execute(query).fetchall()
-    except Exception as exc:  # duckdb's parser and binder errors
-        raise LakeSQLError(
-            f"the predicate {where!r} failed: {exc}",
-            "columns of `items`: see `daybreak lake sql 'DESCRIBE items'`",
-        ) from exc
-    finally:
-        connection.close()
+    _, rows = run_sql(
+        lake,
+        query,
+        f"the predicate {where!r} failed",
+        "columns of `items`: see `daybreak lake sql 'DESCRIBE items'`",
+        versions,
+    )
     if not rows:
         raise NotFoundError(
             f"the predicate {where!r} selects no assets", "check it with `daybreak lake sql`"

@@ -43,7 +43,6 @@ def connect(
 ) -> Any:
     """A DuckDB connection with the lake's views (at the given table versions)."""
     import duckdb
-    import pyarrow as pa
 
     assets = lake.open("assets", assets_version)
     labels = lake.open("annotations", annotations_version)
@@ -58,26 +57,29 @@ def connect(
         else ANNOTATIONS.empty_table().select(LABEL_COLUMNS)
     )
     connection = duckdb.connect()
-    connection.register(
-        "assets", pa.Table.from_batches(assets_table.to_batches(), assets_table.schema)
-    )
+    connection.register("assets", assets_table)
     connection.register("labels", labels_table)
     connection.execute(ITEMS)
     return connection
 
 
-def run_sql(lake: Lake, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of ``query``; a bad query says what DuckDB said and where."""
-    connection = connect(lake)
+def run_sql(
+    lake: Lake,
+    query: str,
+    failure: str = "the query failed",
+    hint: str = "tables: assets, labels, items (see `daybreak lake sql 'DESCRIBE items'`)",
+    versions: dict[str, int | None] | None = None,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of ``query`` (at the given table versions, else the latest); a bad
+    query says ``failure`` and what DuckDB said and where."""
+    versions = versions or {}
+    connection = connect(lake, versions.get("assets"), versions.get("annotations"))
     try:
         cursor = connection.execute(query)
         columns = [d[0] for d in cursor.description or []]
         return columns, cursor.fetchall()
     except Exception as exc:  # duckdb raises its own error classes for parse and bind errors
-        raise LakeSQLError(
-            f"the query failed: {_first_line(exc)}",
-            "tables: assets, labels, items (see `daybreak lake sql 'DESCRIBE items'`)",
-        ) from exc
+        raise LakeSQLError(f"{failure}: {_first_line(exc)}", hint) from exc
     finally:
         connection.close()
 

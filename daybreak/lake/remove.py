@@ -13,7 +13,7 @@ from typing import Any
 from daybreak.config import Settings
 from daybreak.errors import NotFoundError
 from daybreak.lake import datasets
-from daybreak.lake.query import LakeSQLError, connect
+from daybreak.lake.query import run_sql
 from daybreak.lake.tables import Lake
 
 CHUNK = 500
@@ -31,17 +31,10 @@ class DeleteReport:
 
 def matching(lake: Lake, where: str) -> list[str]:
     """sha256 of the assets with an ``items`` row matching ``where``."""
-    connection = connect(lake)
-    try:
-        rows = connection.execute(
-            f"SELECT DISTINCT sha256 FROM items WHERE {where} ORDER BY 1"
-        ).fetchall()
-    except Exception as exc:  # duckdb's parser and binder errors
-        raise LakeSQLError(
-            f"the predicate {where!r} failed: {exc}", "try it with `daybreak lake sql`"
-        ) from exc
-    finally:
-        connection.close()
+    query = f"SELECT DISTINCT sha256 FROM items WHERE {where} ORDER BY 1"
+    _, rows = run_sql(
+        lake, query, f"the predicate {where!r} failed", "try it with `daybreak lake sql`"
+    )
     return [r[0] for r in rows]
 
 
