@@ -245,6 +245,7 @@ class Run:
         if self._ended or os.getpid() != self._pid:
             return
         self._ended = True
+        self._known.clear()  # every later log takes the checked path, which refuses it
         hooks.unregister(self)
         if self._capture is not None:
             self._capture.close()

@@ -223,9 +223,13 @@ def test_prefix_lookup_and_unknown_ids(home):
 
 def test_logging_after_finish_is_refused(home):
     run = new_run()
+    run.log({"known": 1.0})
+    run.log({"known": 2.0})  # now on the fast path
     run.finish()
     with pytest.raises(daybreak.DaybreakError, match="has finished"):
         run.log({"x": 1.0})
+    with pytest.raises(daybreak.DaybreakError, match="has finished"):
+        run.log({"known": 3.0})
 
 
 def test_bad_database_url_fails_fast(home, monkeypatch):
