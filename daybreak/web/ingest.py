@@ -8,11 +8,13 @@ import json
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from daybreak.config import Settings
 from daybreak.errors import ImportFormatError, PayloadTooLargeError
@@ -94,6 +96,20 @@ async def _body(request: Request, limit_mb: int) -> bytes:
     return bytes(data)
 
 
+def _apply_once(
+    db: LocalBackend, run_id: str, stream: str, seq: int | None, write: Callable[[str, Path], None]
+) -> None:
+    """Run ``write(run_id, run_dir)`` unless the batch ``seq`` of ``stream`` was applied before."""
+    record = db.get_run(run_id)
+    run_dir = db.run_dir(record.id)
+    with _run_lock(record.id):
+        if _seen(run_dir, stream, seq):
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write(record.id, run_dir)
+        _mark(run_dir, stream, seq)
+
+
 @router.post("/runs/{run_id}/points", status_code=204)
 async def points(
     run_id: str,
@@ -103,8 +119,6 @@ async def points(
     settings: Settings = Depends(settings_dep),
 ) -> Response:
     body = await _body(request, settings.max_upload_mb)
-    from starlette.concurrency import run_in_threadpool
-
     await run_in_threadpool(_append_points, db, run_id, body, x_daybreak_seq)
     return Response(status_code=204)
 
@@ -118,21 +132,18 @@ def _append_points(db: LocalBackend, run_id: str, body: bytes, seq: int | None) 
         raise ImportFormatError(
             f"malformed points batch: {exc}", "send points with the Daybreak SDK"
         ) from exc
-    record = db.get_run(run_id)
-    run_dir = db.run_dir(record.id)
-    with _run_lock(record.id):
-        if _seen(run_dir, "points", seq):
-            return
+
+    def write(full_id: str, run_dir: Path) -> None:
         files = PointFiles(run_dir)
         try:
             for key, records in batch.items():
                 files.append(key, records)
         finally:
             files.close()
-        service.index_metrics(
-            db.db, record.id, {k: KeyStats.of(r) for k, r in batch.items() if len(r)}, time.time()
-        )
-        _mark(run_dir, "points", seq)
+        stats = {k: KeyStats.of(r) for k, r in batch.items() if len(r)}
+        service.index_metrics(db.db, full_id, stats, time.time())
+
+    _apply_once(db, run_id, "points", seq, write)
 
 
 @router.post("/runs/{run_id}/output", status_code=204)
@@ -144,14 +155,12 @@ async def output(
     settings: Settings = Depends(settings_dep),
 ) -> Response:
     body = await _body(request, settings.max_upload_mb)
-    record = db.get_run(run_id)
-    run_dir = db.run_dir(record.id)
-    with _run_lock(record.id):
-        if not _seen(run_dir, "output", x_daybreak_seq):
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with open(run_dir / "output.log", "ab") as handle:
-                handle.write(body)
-            _mark(run_dir, "output", x_daybreak_seq)
+
+    def write(_: str, run_dir: Path) -> None:
+        with open(run_dir / "output.log", "ab") as handle:
+            handle.write(body)
+
+    await run_in_threadpool(_apply_once, db, run_id, "output", x_daybreak_seq, write)
     return Response(status_code=204)
 
 
@@ -189,8 +198,6 @@ async def put_artifact(
     db: LocalBackend = Depends(store),
     settings: Settings = Depends(settings_dep),
 ) -> dict[str, Any]:
-    from starlette.concurrency import run_in_threadpool
-
     from daybreak.tracking.artifacts import store_artifact
 
     try:
