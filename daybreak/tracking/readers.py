@@ -14,6 +14,7 @@ from daybreak.tracking import points
 from daybreak.tracking.downsample import downsample
 from daybreak.tracking.points import History
 from daybreak.tracking.records import KeyStats, RunRecord
+from daybreak.tracking.values import key_filename
 
 SYSTEM_PREFIX = "sys/"
 
@@ -84,9 +85,11 @@ class LocalBackend:
         return sorted(keys)
 
     def history(self, run_id: str, key: str, max_points: int | None = None) -> History:
-        if key not in self.metric_keys(run_id):
+        run_dir = self.run_dir(run_id)
+        on_disk = (points.metrics_dir(run_dir) / key_filename(key)).exists()
+        if not on_disk and key not in self.metric_index(run_id):  # the index only when needed
             raise NotFoundError(f"run {run_id} has no metric {key!r}", "see the run's metric keys")
-        full = points.read_history(self.run_dir(run_id), key)
+        full = points.read_history(run_dir, key)
         return downsample(full, max_points) if max_points else full
 
     def output(self, run_id: str, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
