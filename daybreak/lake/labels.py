@@ -1,26 +1,37 @@
 """Label importers: COCO JSON, Label Studio JSON export, and CSV/JSONL.
 
 Every file is read and checked whole before anything is written: a malformed file, a label for
-an asset the lake does not have, a box or keypoint outside its image, each stops the import
-with a message naming the file and the record, and nothing is written. Each import is one
-round of its source (``--round``, default the next), appended in one commit.
+an asset the lake does not have, a box, keypoint or polygon outside its image, a mask of the
+wrong size, each stops the import with a message naming the file and the record, and nothing is
+written. Each import is one round of its source (``--round``, default the next), appended in one
+commit. Masks are stored as :mod:`daybreak.lake.masks` says.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daybreak.errors import DaybreakError, ImportFormatError
+from daybreak.lake import masks
 from daybreak.lake.tables import Lake
 
+if TYPE_CHECKING:
+    import numpy as np
+
 FORMATS = ("coco", "labelstudio", "csv", "jsonl")
+
+# A reader defers a mask to the import, which knows the asset's size: a label's "_mask" is
+# (what it is, for errors; a function of the asset's width and height giving the HxW array).
+# "_polygons" (pixels) are checked against the image like boxes.
+MaskMaker = Callable[[int, int], "np.ndarray"]
 
 
 class LabelImportError(ImportFormatError):
@@ -108,6 +119,8 @@ def import_labels(
                 problems.append(f"{where}: no asset in the lake for {reference!r}")
             continue
         problem = _outside(label, asset)
+        if problem is None and "_mask" in label:
+            label, problem = _with_mask(label, asset)
         if problem:
             problems.append(f"{where}: {problem}")
             continue
@@ -147,8 +160,28 @@ def _empty_row() -> dict[str, Any]:
     }
 
 
+def _with_mask(label: dict[str, Any], asset: AssetInfo) -> tuple[dict[str, Any], str | None]:
+    """The label with its mask made at the asset's size and encoded, or what is wrong."""
+    what, make = label["_mask"]
+    row = {k: v for k, v in label.items() if not k.startswith("_")}
+    if asset.width is None or asset.height is None:
+        return row, f"{what}: the asset has no width and height, so it cannot have a mask"
+    try:
+        array = make(asset.width, asset.height)
+    except ValueError as exc:
+        return row, f"{what}: {exc}"
+    if array.shape != (asset.height, asset.width):
+        size = f"{array.shape[-1]}x{array.shape[0]}"
+        return row, f"{what} is {size}, but the image is {asset.width}x{asset.height}"
+    row["mask"] = masks.encode_mask(array)
+    row["meta"] = json.dumps(
+        {**json.loads(row.get("meta") or "{}"), "mask_encoding": masks.ENCODING}
+    )
+    return row, None
+
+
 def _outside(label: dict[str, Any], asset: AssetInfo) -> str | None:
-    """A box or keypoint that does not fit its image."""
+    """A box, keypoint or polygon point that does not fit its image."""
     width, height = asset.width, asset.height
     if width is None or height is None:
         return None
@@ -162,6 +195,10 @@ def _outside(label: dict[str, Any], asset: AssetInfo) -> str | None:
             x, y, visible = points[i : i + 3]
             if visible > 0 and not (-0.5 <= x <= width + 0.5 and -0.5 <= y <= height + 0.5):
                 return f"keypoint {i // 3} ({x}, {y}) is outside the {width}x{height} image"
+    for polygon in label.get("_polygons") or []:
+        for x, y in zip(polygon[::2], polygon[1::2], strict=False):
+            if not (-0.5 <= x <= width + 0.5 and -0.5 <= y <= height + 0.5):
+                return f"polygon point ({x}, {y}) is outside the {width}x{height} image"
     return None
 
 
@@ -264,22 +301,44 @@ def read_coco(path: Path) -> Parsed:
                 images[image_id],
                 {"kind": "keypoints", "label": name, "keypoints": points, "meta": json.dumps(ids)},
             )
-        if isinstance(note.get("segmentation"), dict):
-            yield (
-                where,
-                images[image_id],
-                {
-                    "kind": "mask",
-                    "label": name,
-                    "meta": json.dumps({**ids, "rle": note["segmentation"]}),
-                },
-            )
+        segmentation = note.get("segmentation")
+        mask: dict[str, Any] = {}
+        if isinstance(segmentation, dict):
+            mask = {
+                "meta": json.dumps(ids),
+                "_mask": ("segmentation (RLE)", _coco_rle(segmentation)),
+            }
+        elif isinstance(segmentation, list) and segmentation:
+            if not all(isinstance(p, list) for p in segmentation):
+                raise LabelImportError(
+                    f"{where}: segmentation must be an RLE object or a list of polygons",
+                    "fix the file",
+                )
+            polygons = [_numbers(p, where, "segmentation") for p in segmentation]
+            mask = _polygon_mask(polygons, "segmentation (polygons)", ids)
+        if mask:
+            yield where, images[image_id], {"kind": "mask", "label": name, **mask}
         if "caption" in note:
             yield (
                 where,
                 images[image_id],
                 {"kind": "caption", "caption": _need(note, "caption", where, str)},
             )
+
+
+def _coco_rle(rle: dict[str, Any]) -> MaskMaker:
+    return lambda _width, _height: masks.from_coco_rle(rle)
+
+
+def _polygon_mask(
+    polygons: list[list[float]], what: str, meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A mask drawn from polygons (pixels), which ``meta["polygons"]`` keeps too."""
+    return {
+        "meta": json.dumps({**(meta or {}), "polygons": polygons}),
+        "_polygons": polygons,
+        "_mask": (what, functools.partial(masks.polygons_to_mask, polygons)),
+    }
 
 
 def read_labelstudio(path: Path) -> Parsed:
@@ -293,10 +352,51 @@ def read_labelstudio(path: Path) -> Parsed:
         where = f"{path}: task[{t}]"
         reference = _task_image(task, where)
         for a, annotation in enumerate(task.get("annotations", [])):
+            groups: dict[str, tuple[list[float], list[str | None]]] = {}
             for r, result in enumerate(annotation.get("result", [])):
-                yield from _labelstudio_result(
-                    result, f"{where}.annotations[{a}].result[{r}]", reference
+                here = f"{where}.annotations[{a}].result[{r}]"
+                if result.get("type") == "keypointlabels":
+                    _add_keypoint(groups, result, here)
+                else:
+                    yield from _labelstudio_result(result, here, reference)
+            for name, (points, names) in groups.items():
+                yield (
+                    f"{where}.annotations[{a}]",
+                    reference,
+                    {
+                        "kind": "keypoints",
+                        "label": name,
+                        "keypoints": points,
+                        "meta": json.dumps({"keypoints": names}),
+                    },
                 )
+
+
+def _size(result: dict[str, Any], where: str, what: str) -> tuple[int, int]:
+    width, height = result.get("original_width"), result.get("original_height")
+    if (
+        isinstance(width, int | float)
+        and isinstance(height, int | float)
+        and min(width, height) > 0
+    ):
+        return int(width), int(height)
+    raise LabelImportError(
+        f"{where}: original_width/original_height are needed for {what}", "export again"
+    )
+
+
+def _add_keypoint(
+    groups: dict[str, tuple[list[float], list[str | None]]], result: dict[str, Any], where: str
+) -> None:
+    """One Label Studio keypoint (percent) into its annotation's group, by control name."""
+    width, height = _size(result, where, "keypoints")
+    value = _need(result, "value", where, dict)
+    x = _need(value, "x", where, (int, float)) * width / 100
+    y = _need(value, "y", where, (int, float)) * height / 100
+    points, names = groups.setdefault(str(result.get("from_name") or "keypoints"), ([], []))
+    for name in value.get("keypointlabels") or [None]:
+        points.extend([x, y, 2.0])
+        names.append(name)
 
 
 def _task_image(task: Any, where: str) -> str:
@@ -314,15 +414,11 @@ def _task_image(task: Any, where: str) -> str:
 def _labelstudio_result(result: dict[str, Any], where: str, reference: str) -> Parsed:
     kind = result.get("type")
     value = _need(result, "value", where, dict)
-    width, height = result.get("original_width"), result.get("original_height")
     if kind == "choices":
         for choice in _need(value, "choices", where, list):
             yield where, reference, {"kind": "class", "label": str(choice)}
     elif kind == "rectanglelabels":
-        if not width or not height:
-            raise LabelImportError(
-                f"{where}: original_width/original_height are needed for boxes", "export again"
-            )
+        width, height = _size(result, where, "boxes")
         box = [
             value["x"] * width / 100,
             value["y"] * height / 100,
@@ -334,11 +430,38 @@ def _labelstudio_result(result: dict[str, Any], where: str, reference: str) -> P
     elif kind == "textarea":
         for text in value.get("text", []):
             yield where, reference, {"kind": "caption", "caption": str(text)}
+    elif kind == "polygonlabels":
+        width, height = _size(result, where, "polygons")
+        pairs = _need(value, "points", where, list)
+        polygon = [
+            v * size / 100
+            for pair in pairs
+            for v, size in zip(_numbers(pair, where, "points", 2), (width, height), strict=True)
+        ]
+        for label in value.get("polygonlabels") or [None]:
+            mask = _polygon_mask([polygon], "polygon")
+            yield where, reference, {"kind": "mask", "label": label, **mask}
+    elif kind == "brushlabels":
+        width, height = _size(result, where, "brushes")
+        if value.get("format") != "rle":
+            raise LabelImportError(
+                f"{where}: brush format {value.get('format')!r} is not supported", "export as rle"
+            )
+        rle = _need(value, "rle", where, list)
+        make = functools.partial(_brush, rle, width, height)
+        for label in value.get("brushlabels") or [None]:
+            yield where, reference, {"kind": "mask", "label": label, "_mask": ("brush", make)}
+
+
+def _brush(rle: list[int], width: int, height: int, _width: int, _height: int) -> np.ndarray:
+    """A brush decodes at its own size (original_width/height); the import checks the asset's."""
+    return masks.from_labelstudio_rle(rle, width, height)
 
 
 def read_table(path: Path) -> Parsed:
     """CSV with a header, or JSONL: ``sha256``/``path``/``file``, then ``label``, ``caption``,
-    ``bbox`` ("x y w h" or a JSON list)."""
+    ``bbox`` ("x y w h" or a JSON list) with ``box_label``, ``mask`` (a PNG file, relative to
+    this file's folder or absolute) with ``mask_label``."""
     if path.suffix.lower() == ".jsonl":
         records = []
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -382,6 +505,25 @@ def read_table(path: Path) -> Parsed:
                 str(reference),
                 {"kind": "box", "label": record.get("box_label") or None, "bbox": box},
             )
+        if record.get("mask"):
+            written = str(record["mask"])
+            png = Path(written) if Path(written).is_absolute() else path.parent / written
+            yield (
+                where,
+                str(reference),
+                {
+                    "kind": "mask",
+                    "label": record.get("mask_label") or None,
+                    "meta": json.dumps({"mask_file": written}),
+                    "_mask": (f"field 'mask' ({png})", functools.partial(_png, png)),
+                },
+            )
+
+
+def _png(png: Path, _width: int, _height: int) -> np.ndarray:
+    if not png.is_file():
+        raise ValueError("the file does not exist")
+    return masks.read_png(png.read_bytes())
 
 
 _READERS = {

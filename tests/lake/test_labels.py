@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -240,3 +241,318 @@ def test_coco_export_round_trips(lake_with_images, settings, tmp_path):
         lake, "SELECT count(*) FROM labels WHERE source LIKE 'back-%' AND kind = 'box'"
     )
     assert rows == [(2,)]
+
+
+def stored_masks(lake):
+    """The mask rows, each with its decoded array."""
+    from daybreak.lake.masks import decode_mask
+
+    table = lake.open("annotations").to_table(
+        columns=["sha256", "label", "mask", "meta"], filter="kind = 'mask'"
+    )
+    return [{**r, "array": decode_mask(r["mask"], r["meta"])} for r in table.to_pylist()]
+
+
+def write_png(path, array, mode=None):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(np.asarray(array, dtype=np.uint8))
+    (image.convert(mode) if mode else image).save(path)
+    return path
+
+
+def test_png_masks_from_csv_and_jsonl_round_trip(lake_with_images, tmp_path):
+    lake, paths = lake_with_images  # 40x40, 41x40 and 42x40 (width x height)
+    first = np.zeros((40, 40), np.uint8)
+    first[5:15, 10:30] = 1
+    first[20:25, 0:5] = 3  # a class map keeps its values
+    write_png(tmp_path / "labels" / "masks" / "a.png", first)
+    table = tmp_path / "labels" / "m.csv"
+    table.write_text(f"path,mask,mask_label\n{paths[0]},masks/a.png,road\n")
+    assert import_labels(lake, table, "csv").by_kind == {"mask": 1}
+    second = (np.arange(40 * 41).reshape(40, 41) % 7 == 0).astype(np.uint8) * 255
+    absolute = write_png(tmp_path / "elsewhere" / "b.png", second)
+    lines = tmp_path / "m.jsonl"
+    lines.write_text(json.dumps({"file": paths[1].name, "mask": str(absolute)}) + "\n")
+    assert import_labels(lake, lines, "jsonl").by_kind == {"mask": 1}
+    rows = {r["label"]: r for r in stored_masks(lake)}
+    assert rows["road"]["array"].dtype == np.uint8
+    np.testing.assert_array_equal(rows["road"]["array"], first)
+    np.testing.assert_array_equal(rows[None]["array"], second)
+    meta = json.loads(rows["road"]["meta"])
+    assert meta == {"mask_file": "masks/a.png", "mask_encoding": "png"}
+
+
+def test_palette_png_mask_keeps_its_indices(lake_with_images, tmp_path):
+    from PIL import Image
+
+    lake, paths = lake_with_images
+    indices = np.zeros((40, 40), np.uint8)
+    indices[:, 20:] = 2
+    image = Image.fromarray(indices).convert("P")
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 9))
+    image.save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    table = tmp_path / "p.csv"
+    table.write_text(f"path,mask\n{paths[0]},p.png\n")
+    import_labels(lake, table, "csv")
+    np.testing.assert_array_equal(stored_masks(lake)[0]["array"], indices)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda d: write_png(d / "small.png", np.ones((30, 30))),
+            r"small\.png\) is 30x30, but the image is 40x40",
+        ),
+        (lambda d: d / "small.png", r"small\.png\): the file does not exist"),
+        (lambda d: write_png(d / "small.png", np.ones((40, 40)), "RGB"), "mode RGB"),
+        (lambda d: (d / "small.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage"), "does not decode"),
+    ],
+)
+def test_bad_png_mask_names_file_line_and_field(lake_with_images, tmp_path, make, message):
+    lake, paths = lake_with_images
+    write_png(tmp_path / "good.png", np.ones((40, 40)))
+    make(tmp_path)
+    table = tmp_path / "m.csv"
+    table.write_text(f"path,mask\n{paths[0]},good.png\n{paths[0]},small.png\n")
+    with pytest.raises(LabelImportError, match=message) as caught:
+        import_labels(lake, table, "csv")
+    assert "m.csv: line 3: field 'mask'" in str(caught.value)
+    assert lake.open("annotations") is None  # the good line is not imported either
+
+
+def labelstudio_file(tmp_path, paths, *annotations):
+    tasks = [
+        {
+            "data": {"image": f"/data/upload/1/{paths[0].name}"},
+            "annotations": [{"result": list(results)} for results in annotations],
+        }
+    ]
+    path = tmp_path / "ls.json"
+    path.write_text(json.dumps(tasks))
+    return path
+
+
+def ls_result(kind, value, size=40, **extra):
+    return {
+        "type": kind,
+        "original_width": size,
+        "original_height": size,
+        "value": value,
+        **extra,
+    }
+
+
+def test_label_studio_polygon_becomes_a_mask(lake_with_images, tmp_path):
+    lake, paths = lake_with_images
+    square = [[25, 25], [75, 25], [75, 75], [25, 75]]  # percent: pixels 10 to 30
+    path = labelstudio_file(
+        tmp_path,
+        paths,
+        [ls_result("polygonlabels", {"points": square, "polygonlabels": ["lake"]})],
+    )
+    assert import_labels(lake, path, "labelstudio").by_kind == {"mask": 1}
+    (row,) = stored_masks(lake)
+    mask = row["array"]
+    assert row["label"] == "lake" and mask.shape == (40, 40)
+    assert mask[10:30, 10:30].all()  # the inside
+    assert not mask[:9].any() and not mask[32:].any() and not mask[:, :9].any()
+    assert not mask[:, 32:].any()
+    assert 400 <= int(mask.sum()) <= 441  # 20x20, give or take the edge
+    meta = json.loads(row["meta"])
+    assert meta["polygons"] == [[10.0, 10.0, 30.0, 10.0, 30.0, 30.0, 10.0, 30.0]]
+    assert meta["mask_encoding"] == "png"
+
+
+def test_label_studio_keypoints_are_grouped_per_annotation(lake_with_images, tmp_path):
+    lake, paths = lake_with_images
+
+    def point(x, y, name):
+        return ls_result(
+            "keypointlabels",
+            {"x": x, "y": y, "width": 1, "keypointlabels": [name]},
+            from_name="pose",
+        )
+
+    path = labelstudio_file(
+        tmp_path,
+        paths,
+        [
+            point(10, 20, "nose"),
+            ls_result("choices", {"choices": ["ok"]}),
+            point(50, 25, "left_eye"),
+        ],
+        [point(100, 100, "nose")],
+    )
+    report = import_labels(lake, path, "labelstudio")
+    assert report.by_kind == {"keypoints": 2, "class": 1}
+    _, rows = run_sql(
+        lake,
+        "SELECT label, keypoints, meta FROM labels WHERE kind = 'keypoints' ORDER BY len(keypoints)",
+    )
+    assert rows[0][0] == "pose" and rows[0][1] == [40.0, 40.0, 2.0]
+    assert rows[1][1] == [4.0, 8.0, 2.0, 20.0, 10.0, 2.0]
+    assert json.loads(rows[1][2]) == {"keypoints": ["nose", "left_eye"]}
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        (
+            ls_result("polygonlabels", {"points": [[10, 10], [120, 10], [50, 50]]}),
+            r"polygon point \(48\.0, 4\.0\) is outside the 40x40 image",
+        ),
+        (
+            ls_result("keypointlabels", {"x": 150, "y": 10, "keypointlabels": ["nose"]}),
+            r"keypoint 0 \(60\.0, 4\.0\) is outside the 40x40 image",
+        ),
+        (ls_result("polygonlabels", {"points": [[10, 10], [20, 10]]}), "at least 3"),
+        (ls_result("brushlabels", {"format": "rle", "rle": [0, 0]}), "brush RLE ends early"),
+        (ls_result("brushlabels", {"format": "png", "rle": []}), "brush format 'png'"),
+    ],
+)
+def test_bad_label_studio_shapes_write_nothing(lake_with_images, tmp_path, result, message):
+    lake, paths = lake_with_images
+    good = ls_result("polygonlabels", {"points": [[10, 10], [20, 10], [20, 20]]})
+    path = labelstudio_file(tmp_path, paths, [good, result])
+    with pytest.raises(LabelImportError, match=message) as caught:
+        import_labels(lake, path, "labelstudio")
+    assert "ls.json: task[0].annotations[0]" in str(caught.value)
+    assert lake.open("annotations") is None
+
+
+def ls_encode(values):
+    """Label Studio's brush RLE, written as label-studio-converter's ``encode_rle`` does:
+    a header (count, word size 8, run-length sizes 3, 4, 8, 16), then one block per run:
+    1 bit run/literal, 2 bits size index, the length - 1, the 8-bit value."""
+    bits = f"{len(values):032b}" + f"{7:05b}" + "".join(f"{s - 1:04b}" for s in (3, 4, 8, 16))
+    i = 0
+    while i < len(values):
+        j = i
+        while j < len(values) and values[j] == values[i]:
+            j += 1
+        length = j - i
+        if length == 1:
+            bits += "0" + "00" + "000" + f"{values[i]:08b}"
+        else:
+            index, size = next((n, s) for n, s in enumerate((3, 4, 8, 16)) if length <= 2**s)
+            bits += "1" + f"{index:02b}" + f"{length - 1:0{size}b}" + f"{values[i]:08b}"
+        i = j
+    bits += "0" * (-len(bits) % 8)
+    return [int(bits[k : k + 8], 2) for k in range(0, len(bits), 8)]
+
+
+def test_label_studio_brush_rle_decodes():
+    from daybreak.lake.masks import from_labelstudio_rle
+
+    mask = np.zeros((6, 5), np.uint8)
+    mask[1:4, 2:5] = 1
+    mask[5, 0] = 1  # a run of one: a literal block
+    rgba = np.zeros((6, 5, 4), np.uint8)
+    rgba[mask == 1] = [0, 0, 0, 200]
+    rgba[0, 0] = [255, 255, 255, 0]  # colour without alpha is background
+    rle = ls_encode(rgba.ravel().tolist())
+    assert rle[:4] == [0, 0, 0, 120]  # 6 * 5 * 4 values, big-endian
+    np.testing.assert_array_equal(from_labelstudio_rle(rle, 5, 6), mask)
+    with pytest.raises(ValueError, match="not 6x6x4"):
+        from_labelstudio_rle(rle, 6, 6)
+
+
+def test_label_studio_brush_imports_as_a_mask(lake_with_images, tmp_path):
+    lake, paths = lake_with_images
+    mask = np.zeros((40, 40), np.uint8)
+    mask[3:30, 7:9] = 1
+    rgba = np.repeat(mask[:, :, None] * 255, 4, axis=2)
+    brush = {"format": "rle", "rle": ls_encode(rgba.ravel().tolist()), "brushlabels": ["wire"]}
+    path = labelstudio_file(tmp_path, paths, [ls_result("brushlabels", brush)])
+    assert import_labels(lake, path, "labelstudio").by_kind == {"mask": 1}
+    (row,) = stored_masks(lake)
+    assert row["label"] == "wire"
+    np.testing.assert_array_equal(row["array"], mask)
+    wrong = labelstudio_file(tmp_path, paths, [ls_result("brushlabels", brush, size=20)])
+    with pytest.raises(LabelImportError, match="not 20x20x4"):
+        import_labels(lake, wrong, "labelstudio")
+
+
+def coco_rle_decode(rle):
+    """pycocotools' rleFrString and rleDecode, written out here to check the module's."""
+    counts, text, p = [], rle["counts"], 0
+    while p < len(text):
+        x, k, more = 0, 0, 1
+        while more:
+            c = ord(text[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = c & 0x20
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    h, w = rle["size"]
+    flat = np.concatenate([np.full(n, i % 2, np.uint8) for i, n in enumerate(counts)])
+    return flat.reshape(w, h).T
+
+
+def test_to_coco_rle_round_trips():
+    from daybreak.lake.masks import coco_fields, encode_mask, from_coco_rle, to_coco_rle
+
+    square = np.zeros((10, 10), np.uint8)
+    square[2:7, 3:8] = 1
+    # by hand: counts 32, nine 5s, 23; from the fourth on, less the count two back; 5-bit
+    # groups + 48, 0x20 for "more": 32 -> "P1", 5 -> "5", 0 -> "0", 23 - 5 = 18 -> "b0"
+    assert to_coco_rle(square, compressed=False)["counts"] == [32] + [5] * 9 + [23]
+    assert to_coco_rle(square) == {"size": [10, 10], "counts": "P1550000000b0"}
+    fields = coco_fields(encode_mask(square), None)
+    assert fields["area"] == 25 and fields["bbox"] == [3.0, 2.0, 5.0, 5.0]
+    assert fields["segmentation"] == to_coco_rle(square)
+    rng = np.random.default_rng(1)
+    for shape in [(1, 1), (7, 13), (64, 33)]:
+        mask = (rng.random(shape) > 0.6).astype(np.uint8)
+        mask[0, 0] = 1  # COCO counts then start with a zero-length run
+        rle = to_coco_rle(mask * 9)
+        np.testing.assert_array_equal(coco_rle_decode(rle), mask)
+        np.testing.assert_array_equal(from_coco_rle(rle), mask)
+        plain = to_coco_rle(mask, compressed=False)
+        assert plain["counts"][0] == 0
+        np.testing.assert_array_equal(from_coco_rle(plain), mask)
+
+
+def test_coco_polygons_and_rle_are_stored_as_png(lake_with_images, tmp_path):
+    from daybreak.lake.masks import decode_mask, to_coco_rle
+
+    lake, paths = lake_with_images
+    blob = np.zeros((40, 40), np.uint8)
+    blob[4:9, 30:36] = 1
+    data = coco(
+        paths,
+        annotations=[
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": to_coco_rle(blob)},
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "segmentation": [[0, 0, 10, 0, 10, 10, 0, 10], [20, 20, 30, 20, 30, 30]],
+            },
+            {"id": 3, "image_id": 2, "segmentation": to_coco_rle(blob, compressed=False)},
+        ],
+    )
+    path = tmp_path / "seg.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LabelImportError, match=r"annotations\[2\]: segmentation \(RLE\) is 40x40"):
+        import_labels(lake, path, "coco")  # image 2 is 41 wide
+    data["annotations"].pop()
+    path.write_text(json.dumps(data))
+    assert import_labels(lake, path, "coco").by_kind == {"mask": 2}
+    rows = sorted(stored_masks(lake), key=lambda r: json.loads(r["meta"])["coco_id"])
+    np.testing.assert_array_equal(rows[0]["array"], blob)
+    polygons = rows[1]["array"]
+    assert polygons[0:10, 0:10].all() and polygons[25, 28] and not polygons[28, 22]
+    assert not polygons[15:19].any()
+    assert json.loads(rows[1]["meta"])["polygons"][1] == [20.0, 20.0, 30.0, 20.0, 30.0, 30.0]
+    # rows written before masks.py kept the RLE in meta; they still decode
+    np.testing.assert_array_equal(decode_mask(None, {"rle": to_coco_rle(blob)}), blob)
