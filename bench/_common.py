@@ -40,6 +40,7 @@ class Result:
     note: str = ""
     baseline_unit: str | None = None  # when the baseline is not in the figure's unit
     ratio_value: float | None = None  # set when figure / baseline is not the meaningful ratio
+    floor_on_ratio: bool = False  # the floor holds the ratio to the baseline, not the figure
 
     @property
     def ratio(self) -> float | None:
@@ -53,14 +54,18 @@ class Result:
     def verdict(self) -> str:
         if self.floor is None:
             return "info"
-        ok = self.value >= self.floor if self.higher_is_better else self.value <= self.floor
+        measured = self.ratio if self.floor_on_ratio else self.value
+        if measured is None:
+            return "FAIL"
+        ok = measured >= self.floor if self.higher_is_better else measured <= self.floor
         return "PASS" if ok else "FAIL"
 
     @property
     def floor_text(self) -> str:
         if self.floor is None:
             return "-"
-        return f"{'≥' if self.higher_is_better else '≤'} {fmt(self.floor)} {self.unit}"
+        unit = "x" if self.floor_on_ratio else self.unit
+        return f"{'≥' if self.higher_is_better else '≤'} {fmt(self.floor)} {unit}"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

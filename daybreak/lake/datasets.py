@@ -22,7 +22,8 @@ from daybreak.blobs import BlobStore
 from daybreak.config import Settings
 from daybreak.errors import ConfigError, NotFoundError
 from daybreak.lake.query import run_sql
-from daybreak.lake.tables import Lake, file_name, read_assets
+from daybreak.lake.reader import read_assets
+from daybreak.lake.tables import Lake, file_name
 from daybreak.store.engine import get_database
 from daybreak.store.schema import dataset_versions, datasets
 

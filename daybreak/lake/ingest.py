@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from daybreak.errors import NotFoundError
-from daybreak.lake.tables import Lake
+from daybreak.errors import ConfigError, NotFoundError
+from daybreak.lake.tables import ASSETS, Lake
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 TEXT_SUFFIXES = {".txt"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
-BATCH_BYTES = 256 << 20
+BATCH_BYTES = 32 << 20
+VERIFY = ("structure", "decode")
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ class Probe:
     text: str | None = None
 
 
-def probe(path: Path | str, data: bytes) -> Probe:
+def probe(path: Path | str, data: bytes, verify: str = "structure") -> Probe:
     """What the file is, or ValueError saying why it cannot go in."""
     suffix = posixpath.splitext(str(path))[1].lower()
     if suffix in TEXT_SUFFIXES:
@@ -65,12 +66,26 @@ def probe(path: Path | str, data: bytes) -> Probe:
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.load()  # decodes fully: a truncated file fails here
-            return Probe("image", (image.format or suffix[1:]).lower(), image.width, image.height)
+            fmt = (image.format or suffix[1:]).lower()
+            if verify == "decode" or not _looks_whole(fmt, data):
+                image.load()  # decodes fully: a truncated file fails here
+            return Probe("image", fmt, image.width, image.height)
     except UnidentifiedImageError as exc:
         raise ValueError("not a readable image (corrupt, or not really a JPEG/PNG/WebP)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"corrupt or truncated image ({exc})") from exc
+
+
+def _looks_whole(fmt: str, data: bytes) -> bool:
+    """The file ends as its format says it must (JPEG's end-of-image marker, PNG's IEND
+    chunk, WebP's RIFF length): a truncated file does not."""
+    if fmt == "jpeg":
+        return data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
+    if fmt == "png":
+        return data[-12:-4] == b"\x00\x00\x00\x00IEND"
+    if fmt == "webp":
+        return int.from_bytes(data[4:8], "little") + 8 in (len(data), len(data) - 1)
+    return False
 
 
 def is_remote(location: str | Path) -> bool:
@@ -137,6 +152,79 @@ def _walk_remote(url: str) -> Iterator[tuple[str, str]]:
             yield f"{protocol}://{key}", url.rstrip("/")
 
 
+class _Pending:
+    """Rows waiting for the next commit, kept as columns (building 10,000s of dicts is slow)."""
+
+    def __init__(self) -> None:
+        self.assets: dict[str, list[Any]] = {name: [] for name in ASSETS.names}
+        self.labels: list[dict[str, Any]] = []
+        self.bytes = 0
+
+    def add_asset(
+        self,
+        digest: str,
+        data: bytes,
+        found: Probe,
+        source: str,
+        path: str,
+        frame: tuple[str, float] | None,
+    ) -> None:
+        values = (
+            digest,
+            data,
+            found.kind,
+            found.format,
+            found.width,
+            found.height,
+            len(data),
+            source,
+            path,
+            time.time(),
+            frame[0] if frame else None,
+            frame[1] if frame else None,
+            found.text,
+        )
+        for column, value in zip(self.assets.values(), values, strict=True):
+            column.append(value)
+        self.bytes += len(data)
+
+    def commit(self, lake: Lake, report: IngestReport) -> None:
+        import pyarrow as pa
+
+        if self.assets["sha256"]:
+            lake.append("assets", pa.table(self.assets, schema=ASSETS))
+            report.commits += 1
+        if self.labels:
+            lake.append("annotations", pa.Table.from_pylist(self.labels))
+
+
+class _Committer:
+    """Commits in a background thread (Lance writes without the GIL) while the next batch is
+    read; at most one commit in flight, so memory stays bounded and commits keep their order."""
+
+    def __init__(self, lake: Lake, report: IngestReport) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.lake, self.report = lake, report
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="daybreak-commit")
+        self.inflight: Future[None] | None = None
+
+    def submit(self, pending: _Pending) -> None:
+        self.wait()
+        self.inflight = self.pool.submit(pending.commit, self.lake, self.report)
+
+    def wait(self) -> None:
+        if self.inflight is not None:
+            future, self.inflight = self.inflight, None
+            future.result()  # a failed commit raises here
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
+
+
 def ingest(
     lake: Lake,
     paths: Iterable[str | Path],
@@ -145,34 +233,31 @@ def ingest(
     batch_bytes: int = BATCH_BYTES,
     progress: Callable[[int, int], None] | None = None,
     fps: float = 1.0,
+    verify: str = "structure",
 ) -> IngestReport:
     """Add files to the lake; ``progress(files, bytes)`` is called as they are read. Videos
-    are sampled at ``fps`` frames per second; each frame is a JPEG asset."""
-    import pyarrow as pa
-
+    are sampled at ``fps`` frames per second; each frame is a JPEG asset. ``verify``
+    is ``structure`` (headers and end markers; a file that fails is decoded to be sure) or
+    ``decode`` (every image decoded)."""
+    if verify not in VERIFY:
+        raise ConfigError(f"unknown check {verify!r}", f"use one of {', '.join(VERIFY)}")
     started = time.monotonic()
     report = IngestReport()
     files = list(walk(paths))
     known = _existing(lake)
     labelled = _existing_folder_labels(lake) if folder_labels else set()
-    assets: list[dict[str, Any]] = []
-    labels: list[dict[str, Any]] = []
-    pending = {"bytes": 0}
-
-    def commit() -> None:
-        nonlocal assets, labels
-        if assets:
-            lake.append("assets", pa.Table.from_pylist(assets))
-            report.commits += 1
-        if labels:
-            lake.append("annotations", pa.Table.from_pylist(labels))
-        assets, labels, pending["bytes"] = [], [], 0
+    pending = _Pending()
+    committer = _Committer(lake, report)
 
     def add(
-        path: str, root: str, data: bytes, found: Probe, frame: tuple[str, float] | None = None
+        path: str,
+        root: str,
+        data: bytes,
+        found: Probe,
+        frame: tuple[str, float] | None = None,
+        digest: str | None = None,
     ) -> None:
-        digest = hashlib.sha256(data).hexdigest()
-        now = time.time()
+        digest = digest or hashlib.sha256(data).hexdigest()
         folder = posixpath.dirname(path)
         label = posixpath.basename(folder)
         if (
@@ -181,7 +266,7 @@ def ingest(
             and (digest, label) not in labelled
         ):
             labelled.add((digest, label))
-            labels.append(_class_label(digest, label, now))
+            pending.labels.append(_class_label(digest, label, time.time()))
             report.labels_added += 1
         if digest in known:
             report.duplicates.append(
@@ -189,38 +274,77 @@ def ingest(
             )
             return
         known.add(digest)
-        row = _asset_row(digest, data, found, source or str(root), path, now)
-        if frame is not None:
-            row["video"], row["frame_ts"] = frame
-        assets.append(row)
+        pending.add_asset(digest, data, found, source or str(root), path, frame)
         report.added += 1
         report.bytes_added += len(data)
-        pending["bytes"] += len(data)
 
-    for done, (path, root) in enumerate(files, 1):
-        try:
-            data = read(path)
-        except OSError as exc:
-            report.skipped.append((str(path), f"unreadable ({exc.strerror or exc})"))
-            continue
-        try:
-            if posixpath.splitext(path)[1].lower() in VIDEO_SUFFIXES:
-                video = hashlib.sha256(data).hexdigest()
-                for timestamp, frame, found in video_frames(data, fps):
-                    add(path, root, frame, found, (video, timestamp))
-            else:
-                found = probe(path, data)
-                add(path, root, data, found)
-        except ValueError as exc:
-            report.skipped.append((str(path), str(exc)))
-            continue
-        if progress:
-            progress(done, len(data))
-        if pending["bytes"] >= batch_bytes:
-            commit()
-    commit()
+    try:
+        for done, (path, root, loaded) in enumerate(_load_all(files, verify), 1):
+            if isinstance(loaded, str):
+                report.skipped.append((path, loaded))
+                continue
+            data, found, digest = loaded
+            try:
+                if found is None:  # a video: frames are decoded here, in order
+                    video = hashlib.sha256(data).hexdigest()
+                    for timestamp, frame, probed in video_frames(data, fps):
+                        add(path, root, frame, probed, (video, timestamp))
+                else:
+                    add(path, root, data, found, None, digest)
+            except ValueError as exc:
+                report.skipped.append((path, str(exc)))
+                continue
+            if progress:
+                progress(done, len(data))
+            if pending.bytes >= batch_bytes:
+                committer.submit(pending)
+                pending = _Pending()
+        committer.submit(pending)
+    finally:
+        committer.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+Loaded = (
+    tuple[bytes, Probe | None, str] | str
+)  # (data, probe or None for a video, sha256) | why not
+
+
+def _load(location: str, verify: str) -> Loaded:
+    try:
+        data = read(location)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if posixpath.splitext(location)[1].lower() in VIDEO_SUFFIXES:
+        return data, None, ""
+    try:
+        return data, probe(location, data, verify), hashlib.sha256(data).hexdigest()
+    except ValueError as exc:
+        return str(exc)
+
+
+def _load_all(files: list[tuple[str, str]], verify: str) -> Iterator[tuple[str, str, Loaded]]:
+    """Each file read, hashed and probed, in order. Local files are read here: probing is
+    mostly Python, and a thread pool only added GIL contention. Remote files are fetched by a
+    thread pool a window ahead, where the waiting is on the network."""
+    if not files or not is_remote(files[0][0]):
+        for path, root in files:
+            yield str(path), root, _load(str(path), verify)
+        return
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    ahead: deque[tuple[str, str, Future[Loaded]]] = deque()
+    with ThreadPoolExecutor(16, thread_name_prefix="daybreak-ingest") as pool:
+        for path, root in files:
+            ahead.append((str(path), root, pool.submit(_load, str(path), verify)))
+            if len(ahead) >= 64:
+                done_path, done_root, future = ahead.popleft()
+                yield done_path, done_root, future.result()
+        while ahead:
+            done_path, done_root, future = ahead.popleft()
+            yield done_path, done_root, future.result()
 
 
 def video_frames(data: bytes, fps: float) -> Iterator[tuple[float, bytes, Probe]]:
@@ -255,26 +379,6 @@ def video_frames(data: bytes, fps: float) -> Iterator[tuple[float, bytes, Probe]
                 )
     except av.error.FFmpegError as exc:
         raise ValueError(f"corrupt or unsupported video ({exc})") from exc
-
-
-def _asset_row(
-    digest: str, data: bytes, found: Probe, source: str, path: str, now: float
-) -> dict[str, Any]:
-    return {
-        "sha256": digest,
-        "data": data,
-        "kind": found.kind,
-        "format": found.format,
-        "width": found.width,
-        "height": found.height,
-        "size": len(data),
-        "source": source,
-        "path": str(path),
-        "ingested_at": now,
-        "video": None,
-        "frame_ts": None,
-        "text": found.text,
-    }
 
 
 def _class_label(digest: str, label: str, now: float) -> dict[str, Any]:

@@ -7,8 +7,7 @@ appends here and never rewrites image bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
 
@@ -18,7 +17,10 @@ from daybreak.errors import ConfigError
 ASSETS = pa.schema(
     [
         pa.field("sha256", pa.string(), nullable=False),
-        pa.field("data", pa.large_binary(), nullable=False),
+        # a blob column: each asset's bytes lie whole in the data file (see reader.py)
+        pa.field(
+            "data", pa.large_binary(), nullable=False, metadata={"lance-encoding:blob": "true"}
+        ),
         pa.field("kind", pa.string(), nullable=False),
         pa.field("format", pa.string()),
         pa.field("width", pa.int32()),
@@ -49,6 +51,7 @@ ANNOTATIONS = pa.schema(
     ]
 )
 
+STORAGE_VERSION: Final = "2.0"  # Lance file format of new tables; blob positions verified in tests
 METADATA_COLUMNS = [f.name for f in ASSETS if f.name != "data"]
 
 
@@ -79,10 +82,18 @@ class Lake:
         """Append ``rows`` as one commit (all or nothing); returns the new table version."""
         import lance
 
-        schema = ASSETS if table == "assets" else ANNOTATIONS
-        mode = "append" if self.open(table) is not None else "create"
+        existing = self.open(table)
+        # a table written by an earlier release keeps its own schema
+        new_schema = ASSETS if table == "assets" else ANNOTATIONS
+        schema = new_schema if existing is None else existing.schema
         ordered = rows.select(schema.names).cast(schema)
-        dataset = lance.write_dataset(ordered, self.uri(table), schema=schema, mode=mode)
+        dataset = lance.write_dataset(
+            ordered,
+            self.uri(table),
+            schema=schema,
+            mode="create" if existing is None else "append",
+            data_storage_version=STORAGE_VERSION,
+        )
         return int(dataset.version)
 
     def protect(self, versions: dict[str, int | None], tag: str) -> None:
@@ -129,23 +140,6 @@ class Lake:
             dataset = self.open(table)
             out[table] = None if dataset is None else int(dataset.version)
         return out
-
-
-def row_positions(dataset: Any) -> dict[str, int]:
-    """Each asset's row position in one table version (stable for a pinned version)."""
-    order = dataset.to_table(columns=["sha256"]).column("sha256").to_pylist()
-    return {sha: position for position, sha in enumerate(order)}
-
-
-def read_assets(
-    lake: Lake, version: int | None, shas: list[str], columns: list[str], chunk: int = 256
-) -> Iterator[dict[str, Any]]:
-    """Rows of the assets ``shas`` at table ``version``, in that order, a chunk per storage call."""
-    dataset = lake.open("assets", version)
-    where = row_positions(dataset)
-    for start in range(0, len(shas), chunk):
-        wanted = [where[sha] for sha in shas[start : start + chunk]]
-        yield from dataset.take(wanted, columns=columns).to_pylist()
 
 
 def file_name(sha256: str, fmt: str | None) -> str:
