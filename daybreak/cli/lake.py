@@ -34,6 +34,12 @@ def ingest(
         False, "--folder-labels", help="Use each file's folder name as its class."
     ),
     fps: float = typer.Option(1.0, "--fps", help="Frames sampled per second of video."),
+    verify: str = typer.Option(
+        "structure",
+        "--verify",
+        help="structure: check headers and end markers (a file that fails is decoded to be sure); "
+        "decode: decode every image.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Add images (JPEG, PNG, WebP), video frames and text; duplicates stored once, bad files skipped."""
@@ -58,7 +64,13 @@ def ingest(
             progress.update(task, advance=size, description=f"ingest {done}/{len(found)} files")
 
         report = run_ingest(
-            _lake(), paths, source=source, folder_labels=folder_labels, progress=advance, fps=fps
+            _lake(),
+            paths,
+            source=source,
+            folder_labels=folder_labels,
+            progress=advance,
+            fps=fps,
+            verify=verify,
         )
     if as_json:
         print_json(report.to_dict())
