@@ -172,9 +172,26 @@ def cleanup(
     older_than_days: float = typer.Option(
         7.0, "--older-than-days", help="Only versions older than this."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Delete every old table version, even those dataset versions point at: those are "
+        "re-pinned to the current version, or retired when an asset they hold was deleted.",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before --force."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Delete old table versions; versions a dataset version refers to are always kept."""
+    """Delete old table versions; versions a dataset version refers to are kept unless --force."""
+    if force:
+        from daybreak.lake.purge import force_cleanup
+
+        if not yes and not as_json:
+            typer.confirm(
+                "Delete every old table version (dataset versions holding deleted assets are retired)?",
+                abort=True,
+            )
+        _print_cleanup(force_cleanup(_lake(), get_settings()), as_json)
+        return
     result = _lake().cleanup(older_than_days * 86400)
     if as_json:
         print_json(result)
@@ -183,6 +200,43 @@ def cleanup(
         console.print(
             f"{table}: {stats['versions_removed']} versions removed, {stats['bytes_removed'] / 2**20:.1f} MiB freed"
         )
+
+
+@lake_app.command("purge")
+def purge(
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask first."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Remove the bytes and labels of deleted assets from storage for good; reports the dataset
+    versions that held them (retired) and the runs that trained on those."""
+    from daybreak.lake.purge import purge as run_purge
+
+    if not yes and not as_json:
+        typer.confirm(
+            "Remove deleted assets' bytes from storage? Dataset versions that hold them can no "
+            "longer be read afterwards",
+            abort=True,
+        )
+    _print_cleanup(run_purge(_lake(), get_settings()), as_json)
+
+
+def _print_cleanup(report: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    freed = sum(report.bytes_removed.values()) / 2**20
+    removed = sum(report.versions_removed.values())
+    if report.purged_assets:
+        console.print(f"purged [bold]{len(report.purged_assets)}[/] assets from storage")
+    console.print(f"{removed} table versions removed, {freed:.1f} MiB freed")
+    console.print(
+        f"dataset versions re-pinned (still readable): {', '.join(report.repinned) or 'none'}"
+    )
+    if report.retired:
+        console.print(
+            f"[yellow]dataset versions retired[/] (held purged assets): {', '.join(report.retired)}"
+        )
+        console.print(f"runs that read them: {', '.join(report.runs) or 'none'}")
 
 
 @lake_app.command("sql")
@@ -356,15 +410,15 @@ def dataset_export(
     fmt: str = typer.Option("folders", "--format", help="folders (SPLIT/LABEL/SHA.EXT) or coco."),
 ) -> None:
     """Export a version as folders (one per split and class) or as COCO (images + one JSON per split)."""
-    from daybreak.lake import datasets
+    from daybreak.lake import datasets, export
 
     settings = get_settings()
     record = datasets.get(settings, ref)
     if fmt == "folders":
-        written = datasets.export_folders(_lake(), settings, record, out)
+        written = export.export_folders(_lake(), settings, record, out)
         console.print(f"wrote {written} files of {record.ref} to {out}")
     elif fmt == "coco":
-        counts = datasets.export_coco(_lake(), settings, record, out)
+        counts = export.export_coco(_lake(), settings, record, out)
         console.print(
             f"wrote {record.ref} as COCO to {out}: "
             + ", ".join(f"{k} {v} images" for k, v in counts.items())

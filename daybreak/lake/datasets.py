@@ -22,8 +22,7 @@ from daybreak.blobs import BlobStore
 from daybreak.config import Settings
 from daybreak.errors import ConfigError, NotFoundError
 from daybreak.lake.query import run_sql
-from daybreak.lake.reader import read_assets
-from daybreak.lake.tables import Lake, file_name
+from daybreak.lake.tables import Lake
 from daybreak.store.engine import get_database
 from daybreak.store.schema import dataset_versions, datasets
 
@@ -46,6 +45,8 @@ class DatasetVersion:
     split_counts: dict[str, int]
     uri: str
     created_at: float
+    purged_at: float | None = None
+    purged_note: str | None = None
 
     @property
     def ref(self) -> str:
@@ -251,6 +252,14 @@ def _store(
             path = Path(tmp) / f"v{version}.parquet"
             pq.write_table(table, path)
             uri, _, _ = blobs.put_file(path, f"datasets/{name}/v{version}.parquet")
+        lake = Lake(settings)
+        _snapshot_labels(
+            lake,
+            blobs,
+            versions["annotations"],
+            set(table.column("sha256").to_pylist()),
+            f"datasets/{name}/v{version}.labels.parquet",
+        )
         record = DatasetVersion(
             name,
             version,
@@ -266,11 +275,84 @@ def _store(
             uri,
             now,
         )
-        Lake(settings).protect(versions, lance_tag(name, version))
+        lake.protect({"assets": versions["assets"]}, lance_tag(name, version))
         values = record.to_dict()
         values.pop("name")
         conn.execute(dataset_versions.insert().values(dataset_id=dataset_id, **values))
     return record
+
+
+def labels_uri(record: DatasetVersion) -> str:
+    """Where the version's label snapshot lies: its assets' annotation rows when it was made."""
+    return record.uri.removesuffix(".parquet") + ".labels.parquet"
+
+
+def _snapshot_labels(
+    lake: Lake, blobs: BlobStore, annotations_version: int | None, shas: set[str], key: str
+) -> None:
+    """Keep the annotation rows of ``shas`` as they are at ``annotations_version``, so the
+    version's labels never depend on the annotations table's history again."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from daybreak.lake.tables import ANNOTATIONS
+
+    table = lake.open("annotations", annotations_version)
+    if table is None:
+        found = ANNOTATIONS.empty_table()
+    else:
+        found = table.to_table()
+        wanted = pa.array(sorted(shas), pa.string())
+        found = found.filter(pc.is_in(found["sha256"], value_set=wanted))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "labels.parquet"
+        pq.write_table(found, path)
+        blobs.put_file(path, key)
+
+
+def labels_of(lake: Lake, settings: Settings, record: DatasetVersion) -> list[dict[str, Any]]:
+    """The version's annotation rows (every kind, masks included) as they were when it was
+    made: from its snapshot, or for a version made before snapshots, the pinned table."""
+    import pyarrow.parquet as pq
+
+    blobs = BlobStore(settings.blobs_url)
+    key = blobs.key_of(labels_uri(record))
+    if blobs.exists(key):
+        with blobs.open(key) as handle:
+            return list(pq.read_table(handle).to_pylist())
+    if record.annotations_version is None:
+        return []
+    shas = set(rows(settings, record).column("sha256").to_pylist())
+    table = lake.open("annotations", record.annotations_version)
+    return [n for n in table.to_table().to_pylist() if n["sha256"] in shas]
+
+
+def ensure_label_snapshot(lake: Lake, settings: Settings, record: DatasetVersion) -> None:
+    """Write the snapshot of a version made before snapshots existed (before a purge or a
+    forced cleanup removes the table version it points at)."""
+    blobs = BlobStore(settings.blobs_url)
+    key = blobs.key_of(labels_uri(record))
+    if not blobs.exists(key):
+        shas = set(rows(settings, record).column("sha256").to_pylist())
+        _snapshot_labels(lake, blobs, record.annotations_version, shas, key)
+
+
+class PurgedError(NotFoundError):
+    """A dataset version whose assets were purged from the lake."""
+
+    http_status = 410
+
+
+def require_readable(record: DatasetVersion) -> None:
+    """Raise for a version whose assets were purged (its rows cannot be read any more)."""
+    if record.purged_at is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.purged_at))
+        raise PurgedError(
+            f"{record.ref} can no longer be read: {record.purged_note or 'assets were purged'} "
+            f"(purged {when})",
+            f"create a new version: daybreak dataset create {record.name} --where ...",
+        )
 
 
 def lance_tag(name: str, version: int) -> str:
@@ -452,106 +534,3 @@ def _by_sha(table: dict[str, list[Any]]) -> dict[str, tuple[str, tuple[str, ...]
         sha: (split, tuple(labels or ()))
         for sha, split, labels in zip(table["sha256"], table["split"], table["labels"], strict=True)
     }
-
-
-def export_folders(lake: Lake, settings: Settings, record: DatasetVersion, target: Path) -> int:
-    """Write ``target/SPLIT/LABEL/SHA.EXT`` (``_unlabelled`` for assets without a class)."""
-    table = rows(settings, record).to_pydict()
-    items = read_assets(lake, record.assets_version, table["sha256"], ["sha256", "data", "format"])
-    written = 0
-    for index, item in enumerate(items):
-        label = (table["labels"][index] or ["_unlabelled"])[0]
-        folder = target / table["split"][index] / _safe(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / file_name(item["sha256"], item["format"])).write_bytes(item["data"])
-        written += 1
-    return written
-
-
-def _safe(label: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9_.\- ]", "_", label).strip(" .")
-    return cleaned or "_"
-
-
-def export_coco(
-    lake: Lake, settings: Settings, record: DatasetVersion, target: Path
-) -> dict[str, int]:
-    """Write ``target/images/SHA.EXT`` and one COCO file per split, ``annotations_SPLIT.json``,
-    from the labels as they were when the version was made. Returns images written per split."""
-    import json
-
-    table = rows(settings, record).to_pydict()
-    split_of_sha = dict(zip(table["sha256"], table["split"], strict=True))
-    labels = _labels_at(lake, record.annotations_version, set(split_of_sha))
-    categories = sorted(
-        {n["label"] for n in labels if n["label"] and n["kind"] in ("class", "box", "keypoints")}
-    )
-    category_ids = {name: i + 1 for i, name in enumerate(categories)}
-    category_meta: dict[str, dict[str, Any]] = {}
-    for note in labels:
-        if note["kind"] == "keypoints" and note["meta"] and note["label"] not in category_meta:
-            meta = json.loads(note["meta"])
-            category_meta[note["label"]] = {
-                k: meta[k] for k in ("keypoints", "skeleton") if k in meta
-            }
-    files: dict[str, dict[str, Any]] = {
-        split: {
-            "images": [],
-            "annotations": [],
-            "categories": [
-                {"id": category_ids[name], "name": name, **category_meta.get(name, {})}
-                for name in categories
-            ],
-        }
-        for split in record.splits
-    }
-    image_ids: dict[str, int] = {}
-    (target / "images").mkdir(parents=True, exist_ok=True)
-    columns = ["sha256", "data", "format", "width", "height"]
-    for item in read_assets(lake, record.assets_version, table["sha256"], columns):
-        name = file_name(item["sha256"], item["format"])
-        (target / "images" / name).write_bytes(item["data"])
-        image_ids[item["sha256"]] = len(image_ids) + 1
-        files[split_of_sha[item["sha256"]]]["images"].append(
-            {
-                "id": image_ids[item["sha256"]],
-                "file_name": f"images/{name}",
-                "width": item["width"],
-                "height": item["height"],
-                "sha256": item["sha256"],
-            }
-        )
-    for note in labels:
-        coco = _coco_annotation(note, image_ids, category_ids)
-        if coco is not None:
-            coco["id"] = sum(len(f["annotations"]) for f in files.values()) + 1
-            files[split_of_sha[note["sha256"]]]["annotations"].append(coco)
-    for split, content in files.items():
-        (target / f"annotations_{split}.json").write_text(json.dumps(content))
-    return {split: len(content["images"]) for split, content in files.items()}
-
-
-def _labels_at(lake: Lake, version: int | None, shas: set[str]) -> list[dict[str, Any]]:
-    if version is None:
-        return []
-    table = lake.open("annotations", version)
-    columns = ["sha256", "kind", "label", "bbox", "keypoints", "caption", "meta"]
-    return [n for n in table.to_table(columns=columns).to_pylist() if n["sha256"] in shas]
-
-
-def _coco_annotation(
-    note: dict[str, Any], image_ids: dict[str, int], category_ids: dict[str, int]
-) -> dict[str, Any] | None:
-    base: dict[str, Any] = {"image_id": image_ids[note["sha256"]], "iscrowd": 0}
-    if note["label"] in category_ids:
-        base["category_id"] = category_ids[note["label"]]
-    if note["kind"] == "box" and note["bbox"]:
-        x, y, w, h = note["bbox"]
-        return {**base, "bbox": [x, y, w, h], "area": w * h}
-    if note["kind"] == "keypoints" and note["keypoints"]:
-        points = note["keypoints"]
-        visible = sum(1 for i in range(2, len(points), 3) if points[i] > 0)
-        return {**base, "keypoints": points, "num_keypoints": visible}
-    if note["kind"] == "caption" and note["caption"]:
-        return {**base, "caption": note["caption"]}
-    return None

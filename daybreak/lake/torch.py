@@ -49,6 +49,7 @@ class TorchDataset:
     ) -> None:
         self.settings = settings or get_settings()
         self.version = datasets.get(self.settings, ref)
+        datasets.require_readable(self.version)
         if split is not None and split not in self.version.splits:
             raise ConfigError(
                 f"{self.version.ref} has no split {split!r}",

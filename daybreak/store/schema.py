@@ -127,6 +127,8 @@ dataset_versions = sa.Table(
     sa.Column("split_counts", JSONText, nullable=False),
     sa.Column("uri", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("purged_at", sa.Float, nullable=True),
+    sa.Column("purged_note", sa.Text, nullable=True),
     sa.UniqueConstraint("dataset_id", "version"),
 )
 

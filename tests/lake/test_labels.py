@@ -205,14 +205,14 @@ def test_cli_labels(home, tmp_path):
 
 
 def test_coco_export_round_trips(lake_with_images, settings, tmp_path):
-    from daybreak.lake import datasets
+    from daybreak.lake import datasets, export
 
     lake, paths = lake_with_images
     source = tmp_path / "coco.json"
     source.write_text(json.dumps(coco(paths)))
     import_labels(lake, source, "coco", source="vendor")
     version = datasets.create(lake, settings, "people", "TRUE", {"train": 0.5, "val": 0.5})
-    counts = datasets.export_coco(lake, settings, version, tmp_path / "out")
+    counts = export.export_coco(lake, settings, version, tmp_path / "out")
     assert counts == version.split_counts
     exported = [
         json.loads((tmp_path / "out" / f"annotations_{s}.json").read_text()) for s in version.splits

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from daybreak.cli.main import app
 from daybreak.errors import ConfigError, NotFoundError
-from daybreak.lake import datasets
+from daybreak.lake import datasets, export
 from daybreak.lake.ingest import ingest
 from daybreak.lake.query import LakeSQLError, run_sql
 from daybreak.lake.tables import Lake
@@ -203,7 +203,7 @@ def test_stats_diff_and_export(lake, settings, tmp_path):
     changes = datasets.diff(settings, v1, v2)
     assert len(changes["added"]) == 4 and changes["removed"] == [] and changes["moved"] == []
     assert len(changes["relabelled"]) == 1 and changes["unchanged"] == 5
-    written = datasets.export_folders(lake, settings, v2, tmp_path / "out")
+    written = export.export_folders(lake, settings, v2, tmp_path / "out")
     files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert written == 10 == len(files)
     assert {p.parent.parent.name for p in files} <= {"train", "val"}
