@@ -48,7 +48,9 @@ def make_images(root: Path, count: int) -> int:
     for label in LABELS:
         (root / label).mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        base = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((128, 128), Image.BICUBIC)
+        base = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize(
+            (128, 128), Image.BICUBIC
+        )
         pixels = np.asarray(base).astype(np.int16) + rng.integers(-30, 31, (128, 128, 3))
         buffer = io.BytesIO()
         Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=80)
@@ -65,7 +67,9 @@ def plain_ingest(source: Path, target: Path) -> tuple[float, Path]:
     from PIL import Image
 
     start = time.perf_counter()
-    rows: dict[str, list[Any]] = {k: [] for k in ("path", "label", "width", "height", "size", "sha256")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("path", "label", "width", "height", "size", "sha256")
+    }
     for path in sorted(source.rglob("*.jpg")):
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
@@ -74,7 +78,9 @@ def plain_ingest(source: Path, target: Path) -> tuple[float, Path]:
         stored = target / digest[:2] / f"{digest}.jpg"
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_bytes(data)
-        for key, value in zip(rows, (str(stored), path.parent.name, width, height, len(data), digest), strict=True):
+        for key, value in zip(
+            rows, (str(stored), path.parent.name, width, height, len(data), digest), strict=True
+        ):
             rows[key].append(value)
     index = target / "index.parquet"
     pq.write_table(pa.table(rows), index)
@@ -119,7 +125,9 @@ def timed_ms(action: Callable[[], Any], reps: int) -> list[float]:
 class FilesDataset:
     """The baseline's map-style dataset: one file per item, decoded with Pillow."""
 
-    def __init__(self, paths: list[str], targets: list[int], transform: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, paths: list[str], targets: list[int], transform: Callable[[Any], Any]
+    ) -> None:
         self.paths, self.targets, self.transform = paths, targets, transform
 
     def __len__(self) -> int:
@@ -144,8 +152,13 @@ def loader_rate(dataset: Any, workers: int, epochs: int) -> list[float]:
     import torch
 
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=BATCH, shuffle=True, num_workers=workers, persistent_workers=workers > 0,
-        multiprocessing_context="spawn" if workers else None, generator=torch.Generator().manual_seed(0),
+        dataset,
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        multiprocessing_context="spawn" if workers else None,
+        generator=torch.Generator().manual_seed(0),
     )
     out = []
     for _ in range(epochs + 1):
@@ -160,7 +173,8 @@ def loader_rate(dataset: Any, workers: int, epochs: int) -> list[float]:
 
 def main() -> int:
     options = _common.args(
-        __doc__.split("\n")[0], lambda p: p.add_argument("--images", type=int, help="workload size (20000)")
+        __doc__.split("\n")[0],
+        lambda p: p.add_argument("--images", type=int, help="workload size (20000)"),
     )
     count = options.images or (4000 if options.quick else 20000)
     reps = 3 if options.quick else 7
@@ -194,24 +208,58 @@ def main() -> int:
             report = ingest(lake, [source], folder_labels=True)
             seconds = time.perf_counter() - start
             assert report.added == count and not report.skipped, (report.added, report.skipped[:3])
-            results.append(Result(
-                "ingest (read, sha256, structure check, metadata, commit)", count / seconds, "images/s",
-                "copy + sha256 + probe + Parquet index", count / plain_seconds, 5000, higher_is_better=True,
-                note=f"{count} images in {seconds:.2f} s, {report.commits} commit(s); "
-                "source files in the page cache for both",
-            ))
+            results.append(
+                Result(
+                    "ingest (read, sha256, structure check, metadata, commit)",
+                    count / seconds,
+                    "images/s",
+                    "copy + sha256 + probe + Parquet index",
+                    count / plain_seconds,
+                    5000,
+                    higher_is_better=True,
+                    note=f"{count} images in {seconds:.2f} s, {report.commits} commit(s); "
+                    "source files in the page cache for both",
+                )
+            )
+            import dataclasses
+
+            decoded_lake = Lake(dataclasses.replace(settings, blobs=str(home / "blobs-decode")))
+            start = time.perf_counter()
+            assert (
+                ingest(decoded_lake, [source], folder_labels=True, verify="decode").added == count
+            )
+            decode_seconds = time.perf_counter() - start
+            results.append(
+                Result(
+                    "ingest with --verify decode (every image decoded)",
+                    count / decode_seconds,
+                    "images/s",
+                    "copy + sha256 + probe + Parquet index",
+                    count / plain_seconds,
+                    None,
+                    higher_is_better=True,
+                )
+            )
             lake_disk = disk_bytes(home / "blobs" / "lake" / "assets.lance")
-            results.append(Result(
-                "lake disk use / payload", lake_disk / payload, "x", "plain files' disk use / payload",
-                disk_bytes(work / "plain") / payload, 1.05,
-                note=f"assets table {lake_disk / 1e6:.1f} MB for {payload / 1e6:.1f} MB of JPEGs",
-            ))
+            results.append(
+                Result(
+                    "lake disk use / payload",
+                    lake_disk / payload,
+                    "x",
+                    "plain files' disk use / payload",
+                    disk_bytes(work / "plain") / payload,
+                    1.05,
+                    note=f"assets table {lake_disk / 1e6:.1f} MB for {payload / 1e6:.1f} MB of JPEGs",
+                )
+            )
 
             index = pq.read_table(index_path)
             paths = index.column("path").to_pylist()
             assets = AssetReader(lake)
             rng = np.random.default_rng(1)
-            batches = [rng.choice(count, BATCH, replace=False) for _ in range(max(20, count // 400))]
+            batches = [
+                rng.choice(count, BATCH, replace=False) for _ in range(max(20, count // 400))
+            ]
 
             def files_batches() -> int:
                 for batch in batches:
@@ -229,24 +277,40 @@ def main() -> int:
             files_batches(), lake_batches(assets)
             warm_files = rate(files_batches, reps)
             warm_lake = rate(lambda: lake_batches(assets), reps)
-            results.append(Result(
-                f"random access, {BATCH}-row batches, warm", median(warm_lake), "images/s",
-                "plain files", median(warm_files), 1.0, higher_is_better=True,
-                floor_on_ratio=True, ratio_value=median(warm_lake) / median(warm_files),
-                note=f"lake {_common.spread(warm_lake)}, files {_common.spread(warm_files)}",
-            ))
+            results.append(
+                Result(
+                    f"random access, {BATCH}-row batches, warm",
+                    median(warm_lake),
+                    "images/s",
+                    "plain files",
+                    median(warm_files),
+                    1.0,
+                    higher_is_better=True,
+                    floor_on_ratio=True,
+                    ratio_value=median(warm_lake) / median(warm_files),
+                    note=f"lake {_common.spread(warm_lake)}, files {_common.spread(warm_files)}",
+                )
+            )
             cold_files, cold_lake = [], []
             for _ in range(max(3, reps // 2)):
                 evict(work / "plain")
                 cold_files += rate(files_batches, 1)
                 evict(home / "blobs" / "lake")
                 cold_lake += rate(lambda: lake_batches(AssetReader(lake)), 1)
-            results.append(Result(
-                f"random access, {BATCH}-row batches, cold", median(cold_lake), "images/s",
-                "plain files", median(cold_files), 1.5, higher_is_better=True,
-                floor_on_ratio=True, ratio_value=median(cold_lake) / median(cold_files),
-                note="page cache evicted with posix_fadvise before each repetition",
-            ))
+            results.append(
+                Result(
+                    f"random access, {BATCH}-row batches, cold",
+                    median(cold_lake),
+                    "images/s",
+                    "plain files",
+                    median(cold_files),
+                    1.5,
+                    higher_is_better=True,
+                    floor_on_ratio=True,
+                    ratio_value=median(cold_lake) / median(cold_files),
+                    note="page cache evicted with posix_fadvise before each repetition",
+                )
+            )
 
             # 3. full scan without decode
             def files_scan() -> int:
@@ -263,11 +327,19 @@ def main() -> int:
 
             files_scan(), lake_scan()
             scan_files, scan_lake = rate(files_scan, reps), rate(lake_scan, reps)
-            results.append(Result(
-                "full scan without decode, warm", median(scan_lake), "images/s", "plain files",
-                median(scan_files), 3.0, higher_is_better=True, floor_on_ratio=True,
-                ratio_value=median(scan_lake) / median(scan_files),
-            ))
+            results.append(
+                Result(
+                    "full scan without decode, warm",
+                    median(scan_lake),
+                    "images/s",
+                    "plain files",
+                    median(scan_files),
+                    3.0,
+                    higher_is_better=True,
+                    floor_on_ratio=True,
+                    ratio_value=median(scan_lake) / median(scan_files),
+                )
+            )
 
             # 4. predicate → row ids, and predicate + fetch
             where = "label = 'class3' AND width >= 128"
@@ -278,14 +350,23 @@ def main() -> int:
 
             def files_select() -> list[str]:
                 table = pq.read_table(index_path, columns=["path", "label", "width"])
-                mask = pc.and_(pc.equal(table["label"], "class3"), pc.greater_equal(table["width"], 128))
+                mask = pc.and_(
+                    pc.equal(table["label"], "class3"), pc.greater_equal(table["width"], 128)
+                )
                 return table.filter(mask).column("path").to_pylist()
 
             parquet_ms = timed_ms(files_select, reps * 3)
-            results.append(Result(
-                "predicate → row ids (warm LakeQuery)", median(ids_ms), "ms", "Parquet index filter",
-                median(parquet_ms), 10, note=f"{len(selected)} of {count} rows: {where}",
-            ))
+            results.append(
+                Result(
+                    "predicate → row ids (warm LakeQuery)",
+                    median(ids_ms),
+                    "ms",
+                    "Parquet index filter",
+                    median(parquet_ms),
+                    10,
+                    note=f"{len(selected)} of {count} rows: {where}",
+                )
+            )
 
             def files_select_fetch() -> None:
                 for path in files_select():
@@ -298,46 +379,83 @@ def main() -> int:
 
             fetch_files = timed_ms(files_select_fetch, reps)
             fetch_lake = timed_ms(lake_select_fetch, reps)
-            results.append(Result(
-                "predicate + fetching the selected images", median(fetch_lake), "ms",
-                "Parquet filter + read files", median(fetch_files), 0.6,
-                floor_on_ratio=True, ratio_value=median(fetch_lake) / median(fetch_files), note="lower is better",
-            ))
+            results.append(
+                Result(
+                    "predicate + fetching the selected images",
+                    median(fetch_lake),
+                    "ms",
+                    "Parquet filter + read files",
+                    median(fetch_files),
+                    0.6,
+                    floor_on_ratio=True,
+                    ratio_value=median(fetch_lake) / median(fetch_files),
+                    note="lower is better",
+                )
+            )
             query.close()
 
             # 5. DataLoader with decode, and 6. the pre-decoded cache
             datasets.create(lake, settings, "bench", "", {"train": 1.0})
-            os.environ.update(DAYBREAK_HOME=str(home), DAYBREAK_DB=settings.db_url)  # for spawned workers
+            os.environ.update(
+                DAYBREAK_HOME=str(home), DAYBREAK_DB=settings.db_url
+            )  # for spawned workers
             targets = [LABELS.index(label) for label in index.column("label").to_pylist()]
             epochs = 2 if options.quick else 3
             plain_loader = loader_rate(FilesDataset(paths, targets, to_tensor), 2, epochs)
-            jpeg_lake = TorchDataset("bench@1", split="train", transform=to_tensor, settings=settings)
+            jpeg_lake = TorchDataset(
+                "bench@1", split="train", transform=to_tensor, settings=settings
+            )
             lake_loader = loader_rate(jpeg_lake, 2, epochs)
-            results.append(Result(
-                "DataLoader with JPEG decode, 2 workers", median(lake_loader), "images/s", "plain files",
-                median(plain_loader), 0.9, higher_is_better=True,
-                floor_on_ratio=True, ratio_value=median(lake_loader) / median(plain_loader),
-                note=f"batch {BATCH}, spawn workers, epochs {_common.spread(lake_loader)}",
-            ))
+            results.append(
+                Result(
+                    "DataLoader with JPEG decode, 2 workers",
+                    median(lake_loader),
+                    "images/s",
+                    "plain files",
+                    median(plain_loader),
+                    0.9,
+                    higher_is_better=True,
+                    floor_on_ratio=True,
+                    ratio_value=median(lake_loader) / median(plain_loader),
+                    note=f"batch {BATCH}, spawn workers, epochs {_common.spread(lake_loader)}",
+                )
+            )
             start = time.perf_counter()
             cached = TorchDataset("bench@1", split="train", cache=(128, 128), settings=settings)
             build = time.perf_counter() - start
             cache_loader = loader_rate(cached, 2, epochs)
             cache_inline = loader_rate(cached, 0, epochs)
-            results.append(Result(
-                "pre-decoded cache, in the main process", median(cache_inline), "images/s",
-                "the lake's JPEG path, 2 workers", median(lake_loader), 5.0, higher_is_better=True,
-                floor_on_ratio=True, ratio_value=median(cache_inline) / median(lake_loader),
-                note=f"num_workers=0, as documented for the cache; built once in {build:.1f} s",
-            ))
-            results.append(Result(
-                "pre-decoded cache, 2 workers", median(cache_loader), "images/s", "the lake's JPEG path",
-                median(lake_loader), None, higher_is_better=True,
-                note="workers only add inter-process copies when an item is a memory copy",
-            ))
+            results.append(
+                Result(
+                    "pre-decoded cache, in the main process",
+                    median(cache_inline),
+                    "images/s",
+                    "the lake's JPEG path, 2 workers",
+                    median(lake_loader),
+                    5.0,
+                    higher_is_better=True,
+                    floor_on_ratio=True,
+                    ratio_value=median(cache_inline) / median(lake_loader),
+                    note=f"num_workers=0, as documented for the cache; built once in {build:.1f} s",
+                )
+            )
+            results.append(
+                Result(
+                    "pre-decoded cache, 2 workers",
+                    median(cache_loader),
+                    "images/s",
+                    "the lake's JPEG path",
+                    median(lake_loader),
+                    None,
+                    higher_is_better=True,
+                    note="workers only add inter-process copies when an item is a memory copy",
+                )
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return _common.report(f"lake: {count} JPEGs of 128x128 against plain files + Parquet", results, options, details)
+    return _common.report(
+        f"lake: {count} JPEGs of 128x128 against plain files + Parquet", results, options, details
+    )
 
 
 if __name__ == "__main__":

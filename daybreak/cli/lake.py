@@ -334,7 +334,7 @@ def ls(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json([r.to_dict() for r in records])
         return
-    table = Table("dataset", "rows", "splits", "predicate", "fingerprint")
+    table = Table("dataset", "rows", "splits", "predicate", "fingerprint", "state")
     for r in records:
         table.add_row(
             r.ref,
@@ -342,6 +342,7 @@ def ls(as_json: bool = typer.Option(False, "--json")) -> None:
             ", ".join(f"{k} {v}" for k, v in r.split_counts.items()),
             r.predicate,
             r.fingerprint[:12],
+            "[yellow]purged[/]" if r.purged_at else "readable",
         )
     console.print(table)
 

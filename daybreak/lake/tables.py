@@ -75,7 +75,9 @@ class Lake:
             if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
                 return None
             raise ConfigError(
-                f"cannot open the lake table {self.uri(table)}: {exc}", "check DAYBREAK_BLOBS"
+                f"cannot open the lake table {self.uri(table)}: {exc}",
+                "check DAYBREAK_BLOBS, that the storage server is up (AWS_ENDPOINT_URL) and your "
+                "credentials; an http:// endpoint also needs AWS_ALLOW_HTTP=true",
             ) from exc
 
     def append(self, table: str, rows: pa.Table) -> int:

@@ -556,3 +556,33 @@ def test_coco_polygons_and_rle_are_stored_as_png(lake_with_images, tmp_path):
     assert json.loads(rows[1]["meta"])["polygons"][1] == [20.0, 20.0, 30.0, 20.0, 30.0, 30.0]
     # rows written before masks.py kept the RLE in meta; they still decode
     np.testing.assert_array_equal(decode_mask(None, {"rle": to_coco_rle(blob)}), blob)
+
+
+def test_coco_export_writes_masks_that_import_back_the_same(lake_with_images, settings, tmp_path):
+    from daybreak.lake import datasets, export
+    from daybreak.lake.masks import from_coco_rle
+
+    lake, paths = lake_with_images
+    person = np.zeros((40, 40), np.uint8)
+    person[4:30, 8:20] = 1
+    write_png(tmp_path / "labels" / "p.png", person)
+    table = tmp_path / "labels" / "m.csv"
+    table.write_text(f"path,mask,mask_label\n{paths[0]},p.png,person\n")
+    import_labels(lake, table, "csv")
+    version = datasets.create(lake, settings, "seg", "label_kind = 'mask'", {"train": 1.0})
+    export.export_coco(lake, settings, version, tmp_path / "out")
+    content = json.loads((tmp_path / "out" / "annotations_train.json").read_text())
+    (annotation,) = content["annotations"]
+    assert content["categories"] == [{"id": 1, "name": "person"}]
+    assert annotation["category_id"] == 1 and annotation["area"] == 26 * 12
+    assert annotation["bbox"] == [8.0, 4.0, 12.0, 26.0]
+    assert np.array_equal(from_coco_rle(annotation["segmentation"]) != 0, person != 0)
+    import_labels(
+        lake,
+        tmp_path / "out" / "annotations_train.json",
+        "coco",
+        "back",
+        images_dir=tmp_path / "out",
+    )
+    back = [m for m in stored_masks(lake) if m["label"] == "person"]
+    assert len(back) == 2 and np.array_equal(back[0]["array"] != 0, back[1]["array"] != 0)

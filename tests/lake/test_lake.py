@@ -246,3 +246,20 @@ def test_stratified_splits_keep_class_fractions_and_stay_sticky(lake, settings, 
     assert datasets.stats(settings, v2)["val"]["rare"] == 4
     with pytest.raises(ConfigError, match="cannot stratify"):
         datasets.create(lake, settings, "s", "TRUE", spec, stratify="width")
+
+
+def test_a_store_that_cannot_be_reached_says_so(home, monkeypatch):
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("DAYBREAK_BLOBS", "s3://nowhere/blobs")
+    result = CliRunner().invoke(app, ["lake", "sql", "SELECT count(*) FROM assets"])
+    assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+    assert "cannot open the lake table s3://nowhere/blobs/lake/assets.lance" in str(
+        result.exception
+    )
+    assert "AWS_ENDPOINT_URL" in (result.exception.hint or "")
