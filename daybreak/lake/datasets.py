@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 import tempfile
 import time
@@ -131,7 +132,6 @@ def create(
     if stratify not in (None, "label"):
         raise ConfigError(f"cannot stratify by {stratify!r}", "use --stratify-by label")
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     parse_ref(name)
     versions = lake.versions()
@@ -160,11 +160,11 @@ def create(
         split_names = _stratified(name, seed, shas, labels, splits, earlier)
     else:
         split_names = [earlier.get(sha) or split_of(name, seed, sha, splits) for sha in shas]
-    fingerprint = _fingerprint(shas, split_names, labels)
+    label_rows = annotation_rows(lake, versions["annotations"], set(shas))
+    fingerprint = _fingerprint(shas, split_names, labels, label_rows)
     table = pa.table({"sha256": shas, "split": split_names, "labels": labels})
-    counts = {s: split_names.count(s) for s in splits}
     return _store(
-        settings, name, where, splits, seed, stratify, versions, table, fingerprint, counts, pq
+        settings, name, where, splits, seed, stratify, versions, table, label_rows, fingerprint
     )
 
 
@@ -213,10 +213,21 @@ def _stratified(
     return out
 
 
-def _fingerprint(shas: list[str], splits: list[str], labels: list[list[str]]) -> str:
+def _fingerprint(
+    shas: list[str], splits: list[str], labels: list[list[str]], label_rows: Any
+) -> str:
+    """sha256 over the sorted rows and every label they carry, with its source and round (so a
+    moved box or a new labelling round changes it; when a label was written does not)."""
     digest = hashlib.sha256()
     for sha, split, names in zip(shas, splits, labels, strict=True):
         digest.update(f"{sha}\t{split}\t{','.join(names)}\n".encode())
+    fields = ["sha256", "source", "round", "kind", "label", "bbox", "keypoints", "caption"]
+    notes = [
+        json.dumps([row[f] for f in fields] + [hashlib.sha256(row["mask"] or b"").hexdigest()])
+        for row in label_rows.select([*fields, "mask"]).to_pylist()
+    ]
+    for note in sorted(notes):
+        digest.update(note.encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -229,9 +240,8 @@ def _store(
     stratify: str | None,
     versions: dict[str, int | None],
     table: Any,
+    label_rows: Any,
     fingerprint: str,
-    counts: dict[str, int],
-    pq: Any,
 ) -> DatasetVersion:
     db = get_database(settings.db_url)
     blobs = BlobStore(settings.blobs_url)
@@ -248,18 +258,8 @@ def _store(
             )
         ).scalar()
         version = int(last or 0) + 1
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"v{version}.parquet"
-            pq.write_table(table, path)
-            uri, _, _ = blobs.put_file(path, f"datasets/{name}/v{version}.parquet")
-        lake = Lake(settings)
-        _snapshot_labels(
-            lake,
-            blobs,
-            versions["annotations"],
-            set(table.column("sha256").to_pylist()),
-            f"datasets/{name}/v{version}.labels.parquet",
-        )
+        uri = put_table(blobs, table, f"datasets/{name}/v{version}.parquet")
+        put_table(blobs, label_rows, f"datasets/{name}/v{version}.labels.parquet")
         record = DatasetVersion(
             name,
             version,
@@ -271,11 +271,11 @@ def _store(
             versions["assets"],
             versions["annotations"],
             table.num_rows,
-            counts,
+            {s: table.column("split").to_pylist().count(s) for s in splits},
             uri,
             now,
         )
-        lake.protect({"assets": versions["assets"]}, lance_tag(name, version))
+        Lake(settings).protect({"assets": versions["assets"]}, lance_tag(name, version))
         values = record.to_dict()
         values.pop("name")
         conn.execute(dataset_versions.insert().values(dataset_id=dataset_id, **values))
@@ -287,28 +287,28 @@ def labels_uri(record: DatasetVersion) -> str:
     return record.uri.removesuffix(".parquet") + ".labels.parquet"
 
 
-def _snapshot_labels(
-    lake: Lake, blobs: BlobStore, annotations_version: int | None, shas: set[str], key: str
-) -> None:
-    """Keep the annotation rows of ``shas`` as they are at ``annotations_version``, so the
-    version's labels never depend on the annotations table's history again."""
+def annotation_rows(lake: Lake, annotations_version: int | None, shas: set[str]) -> Any:
+    """The annotation rows of ``shas`` at ``annotations_version``, as an Arrow table."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     from daybreak.lake.tables import ANNOTATIONS
 
     table = lake.open("annotations", annotations_version)
     if table is None:
-        found = ANNOTATIONS.empty_table()
-    else:
-        found = table.to_table()
-        wanted = pa.array(sorted(shas), pa.string())
-        found = found.filter(pc.is_in(found["sha256"], value_set=wanted))
+        return ANNOTATIONS.empty_table()
+    found = table.to_table()
+    return found.filter(pc.is_in(found["sha256"], value_set=pa.array(sorted(shas), pa.string())))
+
+
+def put_table(blobs: BlobStore, table: Any, key: str) -> str:
+    """Write ``table`` as Parquet to ``key`` in the blob store; returns its URI."""
+    import pyarrow.parquet as pq
+
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "labels.parquet"
-        pq.write_table(found, path)
-        blobs.put_file(path, key)
+        path = Path(tmp) / "table.parquet"
+        pq.write_table(table, path)
+        return blobs.put_file(path, key)[0]
 
 
 def labels_of(lake: Lake, settings: Settings, record: DatasetVersion) -> list[dict[str, Any]]:
@@ -335,7 +335,7 @@ def ensure_label_snapshot(lake: Lake, settings: Settings, record: DatasetVersion
     key = blobs.key_of(labels_uri(record))
     if not blobs.exists(key):
         shas = set(rows(settings, record).column("sha256").to_pylist())
-        _snapshot_labels(lake, blobs, record.annotations_version, shas, key)
+        put_table(blobs, annotation_rows(lake, record.annotations_version, shas), key)
 
 
 class PurgedError(NotFoundError):

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -146,10 +144,7 @@ def _retire(
         with blobs.open(key) as handle:
             table = pq.read_table(handle)
         kept = table.filter(pc.invert(pc.is_in(table["sha256"], value_set=_strings(missing))))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "rows.parquet"
-            pq.write_table(kept, path)
-            blobs.put_file(path, key)
+        datasets.put_table(blobs, kept, key)
     note = f"{reason}: {len(missing)} of its {record.rows} assets"
     _update(settings, record, purged_at=time.time(), purged_note=note)
 

@@ -123,6 +123,15 @@ def test_same_selection_same_fingerprint(lake, settings, tmp_path):
         datasets.get(settings, "d").version == 2
         and datasets.get(settings, "d@1").predicate == "label = 'cat'"
     )
+    # a box on one cat: the same assets, splits and class names, but other labels
+    from daybreak.lake.labels import import_labels
+
+    first = datasets.rows(settings, one).column("sha256")[0].as_py()
+    (tmp_path / "box.jsonl").write_text(json.dumps({"sha256": first, "bbox": [1, 1, 4, 4]}) + "\n")
+    import_labels(lake, tmp_path / "box.jsonl", "jsonl")
+    three = datasets.create(lake, settings, "d", "label = 'cat'", {"train": 1.0})
+    assert datasets.rows(settings, three).equals(datasets.rows(settings, one))
+    assert three.fingerprint != one.fingerprint
 
 
 @pytest.mark.parametrize(
