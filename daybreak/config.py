@@ -41,6 +41,8 @@ class Settings:
     capture_output: bool = True
     max_upload_mb: int = 2048
     remote_finish_grace: float = 15.0
+    job_slots: int = 0  # CPU jobs run at once by the local executor; 0: one per core
+    executor: str = "local"  # where `daybreak submit` sends jobs: local or ray://HOST:PORT
 
     @property
     def db_url(self) -> str:

@@ -84,17 +84,22 @@ class ServerThread:
 
 @contextlib.contextmanager
 def running_stack(
-    settings: Settings, host: str, port: int, monitor_every: float = 10.0
+    settings: Settings, host: str, port: int, monitor_every: float = 10.0, agent: bool = True
 ) -> Iterator[dict[str, Any]]:
-    """Server plus background loops, stopped on exit."""
+    """Server plus background loops (heartbeat monitor, job agent), stopped on exit."""
+    from daybreak.jobs.agent import AgentThread
     from daybreak.store.engine import get_database
 
     get_database(settings.db_url)
     server = ServerThread(settings, host, port).start()
     monitor = HeartbeatMonitor(settings, monitor_every)
     monitor.start()
+    jobs = AgentThread(settings)
+    has_agent = agent and jobs.start()
     try:
-        yield {"url": server.url, "server": server, "monitor": monitor}
+        yield {"url": server.url, "server": server, "monitor": monitor, "agent": has_agent}
     finally:
+        if has_agent:
+            jobs.stop()
         monitor.stop()
         server.stop()

@@ -42,6 +42,9 @@ def _register() -> None:
 
     app.add_typer(lake.lake_app, name="lake")
     app.add_typer(lake.dataset_app, name="dataset")
+    from daybreak.cli import jobs
+
+    jobs.register(app)
     try:
         from daybreak.cli import runs
     except ImportError:

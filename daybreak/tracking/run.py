@@ -340,6 +340,17 @@ def init(
     """Start (or with ``resume=RUN_ID`` continue) a tracked run. Returns at once; the run is
     registered in the background so the loop starts without waiting on the database."""
     settings = get_settings(**settings_overrides)
+    job_run = os.environ.get("DAYBREAK_RUN_ID") if resume is None else None
+    if job_run:  # inside a queued job: its run, continued by every attempt
+        from daybreak.jobs.runtime import job_config
+
+        project = os.environ.get("DAYBREAK_PROJECT") or project
+        name = os.environ.get("DAYBREAK_RUN_NAME") or name
+        extra = [t for t in os.environ.get("DAYBREAK_JOB_TAGS", "").split(",") if t]
+        tags = [*(tags or []), *(t for t in extra if t not in (tags or []))]
+        config = {**job_config(), **to_config(config)}
+        if _run_exists(job_run, settings):
+            return _resume(job_run, settings, strict, system_metrics, capture_output)
     if resume:
         return _resume(resume, settings, strict, system_metrics, capture_output)
     _check_project(project)
@@ -347,7 +358,7 @@ def init(
     from daybreak.tracking import environment
 
     record = RunRecord(
-        id=new_run_id(),
+        id=job_run or new_run_id(),
         project=project,
         name=name or time.strftime("run-%Y%m%d-%H%M%S", time.localtime(now)),
         status=RUNNING,
@@ -369,6 +380,17 @@ def init(
         system_metrics=system_metrics,
         capture_output=capture_output,
     )
+
+
+def _run_exists(run_id: str, settings: Settings) -> bool:
+    from daybreak.errors import NotFoundError
+    from daybreak.tracking import readers
+
+    try:
+        readers.backend(settings).get_run(run_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _check_project(project: str) -> None:

@@ -1,0 +1,27 @@
+"""What a running job sees: its config, id and datasets (set by the agent in the environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def job_id() -> str | None:
+    """The id of the job this process runs as, or None outside a job."""
+    return os.environ.get("DAYBREAK_JOB_ID") or None
+
+
+def job_config() -> dict[str, Any]:
+    """The job's config (its spec's config with the sweep point merged in); {} outside a job."""
+    path = os.environ.get("DAYBREAK_JOB_CONFIG")
+    if not path:
+        return {}
+    with open(path) as handle:
+        data = json.load(handle)
+    return data if isinstance(data, dict) else {}
+
+
+def job_datasets() -> list[str]:
+    """The dataset versions the job was submitted with (``--dataset``)."""
+    return [d for d in os.environ.get("DAYBREAK_DATASETS", "").split(",") if d]
