@@ -11,6 +11,10 @@ import math
 from typing import Any
 
 CLASSES = ("square", "cross", "ring", "bar")
+CATEGORY = "classification"
+METRIC = "val/acc"
+GOAL = "max"
+DATASET = "shapes"
 
 
 def make_shapes(count: int, seed: int) -> tuple[Any, Any]:
@@ -64,6 +68,18 @@ def write_shapes(folder: Any, count: int, seed: int) -> None:
         target = Path(folder) / CLASSES[int(labels[i])]
         target.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels[i], mode="L").save(target / f"shape-{seed}-{i:05d}.png")
+
+
+def prepare(settings: Any, count: int = 2560, seed: int = 0) -> str:
+    """The ``shapes`` dataset version the demo trains on (made on first use, as the demo makes
+    it: one folder per class); returns its ref."""
+    from daybreak.zoo import common
+
+    def write(folder: Any) -> common.Generated:
+        write_shapes(folder / "shapes", count, seed)
+        return common.Generated(folder / "shapes")
+
+    return common.prepare_dataset(settings, DATASET, "demo-shapes", "class", write)
 
 
 def build_model() -> Any:
@@ -122,7 +138,7 @@ def train(
         optimizer, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps))
     )
     start = 0
-    latest = run.latest_checkpoint() if resume else None
+    latest = run.latest_checkpoint()  # a restarted job resumes from its checkpoint
     if latest is not None:
         state = latest.load()
         model.load_state_dict(state["model"])
@@ -137,6 +153,7 @@ def train(
         train_x, train_y = make_shapes(2048, seed)
         val_x, val_y = make_shapes(512, seed + 1)
     loss_fn = nn.CrossEntropyLoss()
+    accuracy: float | None = None
     with run:
         for step in range(start, steps):
             idx = torch.randint(0, len(train_x), (batch,))
@@ -172,6 +189,9 @@ def train(
                     "step": step,
                 }
                 run.save_checkpoint(state, step=step, keep=2)
+        if accuracy is None:  # the checkpoint was at the end: nothing left to train
+            with torch.no_grad():
+                accuracy = float((model(val_x).argmax(1) == val_y).float().mean())
         run.summary["val/acc"] = accuracy
     return run.id
 
@@ -186,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset", default=None, help="a lake dataset version, e.g. shapes@1")
+    parser.add_argument("--checkpoint-every", type=int, default=100)
     args = parser.parse_args(argv)
     train(
         args.steps,
@@ -196,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         args.resume,
         seed=args.seed,
         dataset=args.dataset,
+        checkpoint_every=args.checkpoint_every,
     )
 
 

@@ -112,9 +112,10 @@ def test_a_killed_job_resumes_its_run_from_the_last_checkpoint(settings, project
 
 
 SLEEPER = """
-import subprocess, sys, time
+import os, subprocess, sys, time
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-open("child.pid", "w").write(str(child.pid))
+open("child.tmp", "w").write(str(child.pid))
+os.replace("child.tmp", "child.pid")
 print("sleeping", flush=True)
 time.sleep(600)
 """
