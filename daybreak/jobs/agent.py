@@ -178,7 +178,8 @@ class Agent:
                     self.tick()
                 except Exception:  # one bad tick (a locked database) must not end the agent
                     log.exception("agent tick failed")
-                stop.wait(self.interval)
+                if not self.executor.wait(self.interval):  # wakes when a job ends
+                    stop.wait(self.interval)
         finally:
             service.remove_agent(self.settings, self.agent_id)
 

@@ -56,6 +56,12 @@ class Attempt:
     popen: Any = None  # None for an attempt re-attached after an agent restart
     stopping: str | None = None  # "cancelled", "requeued" or "timeout" once we asked it to stop
     kill_at: float | None = None
+    pidfd: int | None = None  # readable once the process has exited (Linux pidfd)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 class LocalExecutor:
@@ -200,8 +206,27 @@ class LocalExecutor:
                     attempt.kill_at = None
                 continue
             del self.attempts[job_id]
+            attempt.close()
             done.append((attempt, self.exit_code(attempt.job)))
         return done
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout``, waking as soon as a running attempt's process exits.
+        False when there is nothing to wait on (the caller sleeps instead)."""
+        import select
+
+        handles = []
+        for attempt in self.attempts.values():
+            if attempt.pidfd is None:
+                try:
+                    attempt.pidfd = os.pidfd_open(attempt.pid)
+                except (OSError, AttributeError):  # gone already, or no pidfd on this system
+                    continue
+            handles.append(attempt.pidfd)
+        if not handles:
+            return False
+        select.select(handles, [], [], timeout)
+        return True
 
     def _alive(self, attempt: Attempt) -> bool:
         if attempt.popen is not None:
