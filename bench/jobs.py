@@ -102,11 +102,15 @@ def submit_latency(settings: Any, folder: Path, reps: int) -> tuple[list[float],
 
 def idle_memory(home: Path) -> tuple[float, float]:
     env = _common.bench_env(home)
-    agent = subprocess.Popen([sys.executable, "-m", "daybreak.cli", "agent"], env=env, stdout=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "daybreak.cli", "agent"], env=env, stdout=subprocess.DEVNULL
+    )
     bare = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(8)
-        return psutil.Process(agent.pid).memory_info().rss / 2**20, psutil.Process(bare.pid).memory_info().rss / 2**20
+        return psutil.Process(agent.pid).memory_info().rss / 2**20, psutil.Process(
+            bare.pid
+        ).memory_info().rss / 2**20
     finally:
         agent.send_signal(signal.SIGINT)
         bare.kill()
@@ -120,7 +124,8 @@ def idle_fraction(settings: Any, folder: Path, count: int) -> tuple[float, float
     script = folder / "nap.py"
     script.write_text("import time; time.sleep(0.5)\n")
     ids = [
-        service.submit(settings, spec.build(str(script), code="none", name=f"nap-{i}"))[0].id for i in range(count)
+        service.submit(settings, spec.build(str(script), code="none", name=f"nap-{i}"))[0].id
+        for i in range(count)
     ]
     agent = AgentThread(settings, slots=2)
     try:
@@ -128,10 +133,14 @@ def idle_fraction(settings: Any, folder: Path, count: int) -> tuple[float, float
     finally:
         agent.close()
     spans = []
-    for job in jobs:  # wall-clock times on both ends: the agent's "started" event, the launcher's exit
+    for (
+        job
+    ) in jobs:  # wall-clock times on both ends: the agent's "started" event, the launcher's exit
         assert job.status == "succeeded", job.reason
         started = next(e["at"] for e in service.events(settings, job.id) if e["kind"] == "started")
-        ended = json.loads((settings.home / "jobs" / job.id / "exit-1.json").read_text())["ended_at"]
+        ended = json.loads((settings.home / "jobs" / job.id / "exit-1.json").read_text())[
+            "ended_at"
+        ]
         spans.append((started, ended))
     first = min(s for s, _ in spans)
     last_start = max(s for s, _ in spans)
@@ -155,7 +164,9 @@ def resume_trials(settings: Any, folder: Path, trials: int) -> list[tuple[int, i
     try:
         for trial in range(trials):
             trace = folder / f"trace-{trial}.txt"
-            job = service.submit(settings, spec.build(str(script), [str(trace)], code="none", retries=2))[0]
+            job = service.submit(
+                settings, spec.build(str(script), [str(trace)], code="none", retries=2)
+            )[0]
             kill_after = rng.randint(12, 45)
             deadline = time.time() + 120
             while time.time() < deadline:
@@ -171,7 +182,9 @@ def resume_trials(settings: Any, folder: Path, trials: int) -> list[tuple[int, i
             restart = [i for i, line in enumerate(lines) if line.startswith("start ")][1]
             before = lines[:restart]
             last_step = max(int(line.split()[1]) for line in before if line.startswith("step "))
-            checkpoints = [int(line.split()[1]) for line in before if line.startswith("checkpoint ")]
+            checkpoints = [
+                int(line.split()[1]) for line in before if line.startswith("checkpoint ")
+            ]
             resumed_at = int(lines[restart].split()[1])
             since_checkpoint = last_step - (checkpoints[-1] if checkpoints else -1)
             out.append((last_step - resumed_at + 1, since_checkpoint))
@@ -191,23 +204,49 @@ def main() -> int:
         folder = home / "scripts"
         folder.mkdir()
         ours, direct = submit_latency(settings, folder, reps)
-        results.append(Result(
-            "submit → job's first line running", median(ours) * 1e3, "ms", "Popen of the same script",
-            median(direct) * 1e3, 1000, note=f"reps {_common.spread([x * 1e3 for x in ours])} ms; agent polls every 0.2 s",
-        ))
+        results.append(
+            Result(
+                "submit → job's first line running",
+                median(ours) * 1e3,
+                "ms",
+                "Popen of the same script",
+                median(direct) * 1e3,
+                1000,
+                note=f"reps {_common.spread([x * 1e3 for x in ours])} ms; agent polls every 0.2 s",
+            )
+        )
         agent_mb, bare_mb = idle_memory(home)
-        results.append(Result("idle agent RSS (`daybreak agent`)", agent_mb, "MB", "bare python -c", bare_mb, 100))
+        results.append(
+            Result(
+                "idle agent RSS (`daybreak agent`)", agent_mb, "MB", "bare python -c", bare_mb, 100
+            )
+        )
         idle, wall = idle_fraction(settings, folder, count)
-        results.append(Result(
-            f"{count} jobs of 0.5 s on 2 slots: idle slot time while jobs waited", idle * 100, "%",
-            "none", None, 5, note=f"all done in {wall:.1f} s (ideal {count * 0.5 / 2:.1f} s of sleeping)",
-        ))
+        results.append(
+            Result(
+                f"{count} jobs of 0.5 s on 2 slots: idle slot time while jobs waited",
+                idle * 100,
+                "%",
+                "none",
+                None,
+                5,
+                note=f"all done in {wall:.1f} s (ideal {count * 0.5 / 2:.1f} s of sleeping)",
+            )
+        )
         trial_results = resume_trials(settings, folder, trials)
         worst = max(redone - since for redone, since in trial_results)
-        results.append(Result(
-            "resume after SIGKILL: steps redone minus steps since the last checkpoint (worst trial)", worst, "steps",
-            "none", None, 0, note="trials (redone, since checkpoint): " + ", ".join(f"{r}/{s}" for r, s in trial_results),
-        ))
+        results.append(
+            Result(
+                "resume after SIGKILL: steps redone minus steps since the last checkpoint (worst trial)",
+                worst,
+                "steps",
+                "none",
+                None,
+                0,
+                note="trials (redone, since checkpoint): "
+                + ", ".join(f"{r}/{s}" for r, s in trial_results),
+            )
+        )
     return _common.report("jobs: the queue and the local executor", results, options)
 
 

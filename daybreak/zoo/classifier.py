@@ -179,7 +179,7 @@ def train(
                     accuracy = float((val_logits.argmax(1) == val_y).float().mean())
                 run.log({"val/loss": val_loss, "val/acc": accuracy}, step=step)
                 print(
-                    f"step {step}: train/loss {float(loss):.3f} val/loss {val_loss:.3f} val/acc {accuracy:.3f}"
+                    f"step {step}: train/loss {float(loss.detach()):.3f} val/loss {val_loss:.3f} val/acc {accuracy:.3f}"
                 )
             if checkpoint_every and (step + 1) % checkpoint_every == 0:
                 state = {
