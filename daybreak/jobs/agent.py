@@ -20,6 +20,7 @@ from typing import IO
 from daybreak.config import Settings
 from daybreak.errors import ConfigError
 from daybreak.jobs import service
+from daybreak.jobs.executor import Executor
 from daybreak.jobs.local import LocalExecutor
 
 log = logging.getLogger("daybreak.agent")
@@ -56,14 +57,14 @@ class Agent:
     def __init__(
         self,
         settings: Settings,
-        executor: LocalExecutor | None = None,
-        interval: float = 0.2,
+        executor: Executor | None = None,
+        interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.executor = executor or LocalExecutor(settings)
-        self.interval = interval
-        self.worker = f"local@{socket.gethostname()}"
-        self.agent_id = f"{self.worker}:{os.getpid()}"
+        self.interval = interval or self.executor.interval
+        self.worker = self.executor.worker
+        self.agent_id = f"{self.worker}:{socket.gethostname()}:{os.getpid()}"
         self._last_heartbeat = 0.0
         self._unschedulable_checked = 0.0
 
@@ -73,7 +74,7 @@ class Agent:
             self.agent_id,
             socket.gethostname(),
             os.getpid(),
-            "local",
+            self.executor.name,
             len(self.executor.gpus),
             self.executor.slots,
         )
@@ -142,7 +143,7 @@ class Agent:
 
     def _start_queued(self) -> None:
         while True:
-            job = service.claim(self.settings, self.worker, self.executor.fits)
+            job = service.claim(self.settings, self.worker, self.executor.fits, self.executor.name)
             if job is None:
                 return
             try:
@@ -154,17 +155,18 @@ class Agent:
             service.started(self.settings, job, attempt.pid, attempt.started, attempt.devices)
 
     def _fail_unschedulable(self) -> None:
-        waiting = service.queued(self.settings)
+        waiting = service.queued(self.settings, self.executor.name)
         if not waiting:
             return
-        agents = service.live_agents(self.settings)
+        agents = [
+            a for a in service.live_agents(self.settings) if a["executor"] == self.executor.name
+        ]
         most_gpus = max((a["gpus"] for a in agents), default=len(self.executor.gpus))
         most_slots = max((a["slots"] for a in agents), default=self.executor.slots)
         for job in waiting:
             why = self.executor.can_ever_fit(job)
             if why and (
-                job.gpus > most_gpus
-                or (not job.gpus and LocalExecutor.cpu_slots_of(job) > most_slots)
+                job.gpus > most_gpus or (not job.gpus and Executor.cpu_slots_of(job) > most_slots)
             ):
                 service.fail_unschedulable(self.settings, job, f"can never run: {why}")
 

@@ -9,19 +9,18 @@ the whole process group: SIGTERM, then SIGKILL after a grace period.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import math
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from daybreak.config import Settings
+from daybreak.jobs.executor import Attempt, Executor
 from daybreak.jobs.service import JobRecord
 
 LAUNCHER = Path(__file__).with_name("launch.py")
@@ -45,76 +44,24 @@ def detect_gpus() -> list[int]:
         return []
 
 
-@dataclasses.dataclass
-class Attempt:
-    job: JobRecord
-    pid: int
-    started: float  # the process's create time, to tell it from a later process with its pid
-    devices: list[int]
-    cpu_slots: int
-    folder: Path
-    popen: Any = None  # None for an attempt re-attached after an agent restart
-    stopping: str | None = None  # "cancelled", "requeued" or "timeout" once we asked it to stop
-    kill_at: float | None = None
-    pidfd: int | None = None  # readable once the process has exited (Linux pidfd)
-
-    def close(self) -> None:
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
-
-
-class LocalExecutor:
+class LocalExecutor(Executor):
     def __init__(
         self, settings: Settings, slots: int | None = None, gpus: list[int] | None = None
     ) -> None:
-        self.settings = settings
-        self.gpus = detect_gpus() if gpus is None else gpus
-        self.slots = slots or settings.job_slots or (os.cpu_count() or 1)
-        self.attempts: dict[str, Attempt] = {}
-        self.root = settings.home / "jobs"
-
-    # capacity
-    def _free_gpus(self) -> list[int]:
-        used = {d for a in self.attempts.values() for d in a.devices}
-        return [g for g in self.gpus if g not in used]
-
-    def _free_slots(self) -> int:
-        return self.slots - sum(a.cpu_slots for a in self.attempts.values())
-
-    @staticmethod
-    def cpu_slots_of(job: JobRecord) -> int:
-        return 0 if job.gpus else max(1, math.ceil(job.spec.resources.cpus))
-
-    def fits(self, job: JobRecord) -> bool:
-        if job.gpus:
-            return len(self._free_gpus()) >= job.gpus
-        return self._free_slots() >= self.cpu_slots_of(job)
-
-    def can_ever_fit(self, job: JobRecord) -> str | None:
-        """None, or why this machine can never run the job."""
-        if job.gpus > len(self.gpus):
-            return f"needs {job.gpus} GPU(s); this machine has {len(self.gpus)}"
-        if not job.gpus and self.cpu_slots_of(job) > self.slots:
-            return f"needs {self.cpu_slots_of(job)} CPU slots; this machine has {self.slots}"
-        return None
+        super().__init__(
+            settings,
+            detect_gpus() if gpus is None else gpus,
+            slots or settings.job_slots or (os.cpu_count() or 1),
+        )
 
     @property
-    def busy(self) -> int:
-        return len(self.attempts)
+    def worker(self) -> str:
+        return f"local@{socket.gethostname()}"
 
-    # running
     def start(self, job: JobRecord) -> Attempt:
-        folder = self.root / job.id
-        folder.mkdir(parents=True, exist_ok=True)
-        workdir = self._code(job, folder)
         devices = self._free_gpus()[: job.gpus] if job.gpus else []
-        (folder / "config.json").write_text(json.dumps(job.spec.config))
-        env = self._env(job, folder, devices, workdir)
-        entry = job.spec.entry
-        if job.code_uri and entry.kind == "file":  # the script inside the frozen code
-            entry = dataclasses.replace(entry, target=str(folder / "code" / entry.target))
-        plan = {"argv": entry.argv(sys.executable), "cwd": str(workdir), "env": env}
+        folder, workdir, argv, env = self.prepare(job, devices)
+        plan = {"argv": argv, "cwd": str(workdir), "env": env}
         (folder / f"launch-{job.attempt}.json").write_text(json.dumps(plan))
         popen = psutil.Popen(
             [sys.executable, str(LAUNCHER), str(folder), str(job.attempt)],
@@ -129,47 +76,6 @@ class LocalExecutor:
         )
         self.attempts[job.id] = attempt
         return attempt
-
-    def _code(self, job: JobRecord, folder: Path) -> Path:
-        """The job's working folder: its frozen code, unpacked once per job."""
-        if not job.code_uri:
-            return Path.cwd() if job.workdir == "." else Path(job.workdir)
-        code = folder / "code"
-        if not (code / ".daybreak-unpacked").exists():
-            from daybreak.blobs import BlobStore
-            from daybreak.jobs.snapshot import extract
-
-            extract(BlobStore(self.settings.blobs_url), job.code_uri, code)
-            (code / ".daybreak-unpacked").write_text(job.code_uri)
-        return code / job.workdir
-
-    def _env(
-        self, job: JobRecord, folder: Path, devices: list[int], workdir: Path
-    ) -> dict[str, str]:
-        settings = self.settings
-        code_root = str(folder / "code") if job.code_uri else str(workdir)
-        env = {
-            "DAYBREAK_HOME": str(settings.home),
-            "DAYBREAK_DB": settings.db_url,
-            "DAYBREAK_BLOBS": settings.blobs_url,
-            "DAYBREAK_JOB_ID": job.id,
-            "DAYBREAK_RUN_ID": job.run_id,
-            "DAYBREAK_ATTEMPT": str(job.attempt),
-            "DAYBREAK_PROJECT": job.project,
-            "DAYBREAK_RUN_NAME": job.name,
-            "DAYBREAK_JOB_TAGS": ",".join(job.spec.tags),
-            "DAYBREAK_DATASETS": ",".join(job.spec.datasets),
-            "DAYBREAK_JOB_CONFIG": str(folder / "config.json"),
-            "CUDA_VISIBLE_DEVICES": ",".join(str(d) for d in devices),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (code_root, os.environ.get("PYTHONPATH", "")) if p
-            ),
-            **job.spec.env,
-        }
-        if settings.url:
-            env["DAYBREAK_URL"] = settings.url
-        return env
 
     def adopt(self, job: JobRecord) -> Attempt | None:
         """Re-attach a job a previous agent started, if its process is still the same one."""
@@ -253,12 +159,3 @@ class LocalExecutor:
     def _signal(attempt: Attempt, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(attempt.pid, signum)  # the launcher leads its own group
-
-    def log_tail(self, job: JobRecord, size: int = 8000) -> str:
-        path = self.root / job.id / f"attempt-{job.attempt}.log"
-        try:
-            with path.open("rb") as handle:
-                handle.seek(max(0, path.stat().st_size - size))
-                return handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
