@@ -94,12 +94,14 @@ def running_stack(
     server = ServerThread(settings, host, port).start()
     monitor = HeartbeatMonitor(settings, monitor_every)
     monitor.start()
-    jobs = AgentThread(settings)
-    has_agent = agent and jobs.start()
+    agents = [AgentThread(settings)]
+    if settings.executor != "local":  # the team's Ray cluster gets an agent too
+        agents.append(AgentThread(settings, settings.executor))
+    started = [a for a in agents if agent and a.start()]
     try:
-        yield {"url": server.url, "server": server, "monitor": monitor, "agent": has_agent}
+        yield {"url": server.url, "server": server, "monitor": monitor, "agent": bool(started)}
     finally:
-        if has_agent:
-            jobs.stop()
+        for thread in started:
+            thread.stop()
         monitor.stop()
         server.stop()

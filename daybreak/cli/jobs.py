@@ -48,7 +48,9 @@ def submit(
     code: str = typer.Option(
         "snapshot", "--code", help="snapshot (the working tree now), commit (HEAD) or none."
     ),
-    executor: str = typer.Option(None, "--executor", help="local [default: settings]."),
+    executor: str = typer.Option(
+        None, "--executor", help="local or ray://HOST:PORT [default: settings]."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Queue a job (or one per sweep point); the code is frozen now."""
@@ -96,22 +98,20 @@ def submit(
 
 def agent(
     slots: int = typer.Option(None, "--slots", help="CPU jobs at once [default: cores]."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local, or ray://HOST:PORT to run that executor's jobs on Ray."
+    ),
 ) -> None:
-    """Run queued jobs on this machine until Ctrl-C (running jobs keep running)."""
+    """Run queued jobs on this machine (or a Ray cluster) until Ctrl-C; running jobs keep running."""
     import threading
 
     from daybreak.jobs.agent import run_agent
-    from daybreak.jobs.local import detect_gpus
 
     settings = get_settings()
     stop = threading.Event()
-    gpus = detect_gpus()
-    console.print(
-        f"agent: {len(gpus)} GPU(s), {slots or settings.job_slots or 'one per core'} CPU slot(s); "
-        f"database {settings.db_url}"
-    )
+    console.print(f"agent for {executor}; database {settings.db_url}")
     try:
-        run_agent(settings, stop, slots)
+        run_agent(settings, stop, slots, executor)
     except KeyboardInterrupt:
         stop.set()
         console.print("agent stopped; running jobs keep running and are re-attached next time")

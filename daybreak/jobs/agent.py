@@ -9,6 +9,7 @@ while they fit. On start it re-attaches the jobs a previous agent on this machin
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import socket
@@ -30,8 +31,11 @@ HEARTBEAT_SECONDS = 5.0
 class AgentLock:
     """One agent per Daybreak home on a machine (an flock on ``$DAYBREAK_HOME/agent.lock``)."""
 
-    def __init__(self, home: Path) -> None:
-        self.path = home / "agent.lock"
+    def __init__(self, home: Path, executor: str = "local") -> None:
+        suffix = (
+            "" if executor == "local" else "-" + hashlib.sha1(executor.encode()).hexdigest()[:10]
+        )
+        self.path = home / f"agent{suffix}.lock"
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -152,7 +156,9 @@ class Agent:
                 log.exception("job %s could not start", job.id)
                 service.finished(self.settings, job, None, "lost", f"could not start: {exc}")
                 continue
-            service.started(self.settings, job, attempt.pid, attempt.started, attempt.devices)
+            service.started(
+                self.settings, job, attempt.pid, attempt.started, attempt.devices, attempt.handle
+            )
 
     def _fail_unschedulable(self) -> None:
         waiting = service.queued(self.settings, self.executor.name)
@@ -186,22 +192,37 @@ class Agent:
             service.remove_agent(self.settings, self.agent_id)
 
 
-def run_agent(settings: Settings, stop: threading.Event, slots: int | None = None) -> None:
-    """The agent in this process, holding the machine's agent lock."""
-    lock = AgentLock(settings.home)
+def make_executor(
+    settings: Settings, executor: str = "local", slots: int | None = None
+) -> Executor:
+    if executor == "local":
+        return LocalExecutor(settings, slots=slots)
+    if executor.startswith("ray://"):
+        from daybreak.jobs.ray import RayExecutor
+
+        return RayExecutor(settings, executor)
+    raise ConfigError(f"unknown executor {executor!r}", "use local or ray://HOST:PORT")
+
+
+def run_agent(
+    settings: Settings, stop: threading.Event, slots: int | None = None, executor: str = "local"
+) -> None:
+    """The agent in this process, holding the machine's agent lock for that executor."""
+    lock = AgentLock(settings.home, executor)
     lock.acquire()
     try:
-        Agent(settings, LocalExecutor(settings, slots=slots)).run(stop)
+        Agent(settings, make_executor(settings, executor, slots)).run(stop)
     finally:
         lock.release()
 
 
 class AgentThread:
-    """The agent inside ``daybreak up``: a background thread, when no other agent runs here."""
+    """An agent inside ``daybreak up``: a background thread, when no other agent runs here."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, executor: str = "local") -> None:
         self.settings = settings
-        self.lock = AgentLock(settings.home)
+        self.executor = executor
+        self.lock = AgentLock(settings.home, executor)
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -211,7 +232,11 @@ class AgentThread:
             self.lock.acquire()
         except ConfigError:
             return False
-        agent = Agent(self.settings)
+        try:
+            agent = Agent(self.settings, make_executor(self.settings, self.executor))
+        except Exception:
+            self.lock.release()
+            raise
         self.thread = threading.Thread(
             target=agent.run, args=(self.stop_event,), name="daybreak-agent", daemon=True
         )

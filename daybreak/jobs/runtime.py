@@ -14,11 +14,15 @@ def job_id() -> str | None:
 
 def job_config() -> dict[str, Any]:
     """The job's config (its spec's config with the sweep point merged in); {} outside a job."""
+    inline = os.environ.get("DAYBREAK_JOB_CONFIG_JSON")  # jobs on Ray get it inline
     path = os.environ.get("DAYBREAK_JOB_CONFIG")
-    if not path:
+    if inline:
+        data = json.loads(inline)
+    elif path:
+        with open(path) as handle:
+            data = json.load(handle)
+    else:
         return {}
-    with open(path) as handle:
-        data = json.load(handle)
     return data if isinstance(data, dict) else {}
 
 

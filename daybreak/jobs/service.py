@@ -144,7 +144,12 @@ def _check_datasets(settings: Settings, spec: JobSpec) -> None:
 def _check_executor(executor: str) -> None:
     if executor == "local":
         return
-    raise SpecError(f"unknown executor {executor!r}", "jobs run on the local executor for now")
+    if executor.startswith("ray://"):
+        from daybreak.jobs.ray import check_address
+
+        check_address(executor)
+        return
+    raise SpecError(f"unknown executor {executor!r}", "use local or ray://HOST:PORT")
 
 
 def get(settings: Settings, job_id: str) -> JobRecord:
@@ -270,11 +275,18 @@ def claim(settings: Settings, worker: str, fits: Any, executor: str = "local") -
 
 
 def started(
-    settings: Settings, job: JobRecord, pid: int, process_started: float, devices: list[Any]
+    settings: Settings,
+    job: JobRecord,
+    pid: int,
+    process_started: float,
+    devices: list[Any],
+    handle: str | None = None,
 ) -> None:
     with get_database(settings.db_url).write() as conn:
-        _set(conn, job.id, RUNNING, pid=pid, process_started=process_started, devices=devices)
-        detail = f"pid {pid}" + (f", devices {devices}" if devices else "")
+        _set(
+            conn, job.id, RUNNING, pid=pid or None, process_started=process_started, devices=devices
+        )
+        detail = (handle or f"pid {pid}") + (f", devices {devices}" if devices else "")
         _event(conn, job.id, job.attempt, "started", detail)
 
 

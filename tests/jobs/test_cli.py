@@ -20,8 +20,19 @@ def test_submit_sweep_then_ls_show_logs_cancel_retry(settings, project, start_ag
     script(project, "train.py", "import sys, time\nprint('args', sys.argv[1:])\ntime.sleep(0.2)\n")
     (project / "cfg.yaml").write_text("lr: 0.1\n")
     result = invoke(
-        "submit", "train.py", "--config", "cfg.yaml", "--sweep", "lr=1e-3,3e-4", "--priority", "2",
-        "--tag", "night", "--json", "--", "--fast",
+        "submit",
+        "train.py",
+        "--config",
+        "cfg.yaml",
+        "--sweep",
+        "lr=1e-3,3e-4",
+        "--priority",
+        "2",
+        "--tag",
+        "night",
+        "--json",
+        "--",
+        "--fast",
     )
     assert result.exit_code == 0, result.output
     queued = json.loads(result.output)
