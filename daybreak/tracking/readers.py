@@ -116,9 +116,8 @@ class LocalBackend:
         from daybreak.tracking import service
 
         blobs = BlobStore(self.settings.blobs_url)
-        service.remove_artifacts(self.db, [r["id"] for r in rows])
-        for row in rows:
-            blobs.delete(blobs.key_of(row["uri"]))
+        for uri in service.remove_artifacts(self.db, [r["id"] for r in rows]):
+            blobs.delete(blobs.key_of(uri))  # only bytes no other row (same name and step) uses
 
     def local_blob(self, uri: str) -> Path:
         from daybreak.blobs import BlobStore

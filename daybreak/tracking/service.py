@@ -332,6 +332,17 @@ def list_artifacts(db: Database, run_id: str, kind: str | None = None) -> list[d
         return [dict(r) for r in conn.execute(query.order_by(artifacts.c.id)).mappings()]
 
 
-def remove_artifacts(db: Database, ids: Iterable[int]) -> None:
+def remove_artifacts(db: Database, ids: Iterable[int]) -> set[str]:
+    """Delete artifact rows; returns the URIs no remaining row refers to (safe to delete)."""
+    wanted = list(ids)
     with db.write() as conn:
-        conn.execute(artifacts.delete().where(artifacts.c.id.in_(list(ids))))
+        uris = {
+            row[0]
+            for row in conn.execute(sa.select(artifacts.c.uri).where(artifacts.c.id.in_(wanted)))
+        }
+        conn.execute(artifacts.delete().where(artifacts.c.id.in_(wanted)))
+        still = {
+            row[0]
+            for row in conn.execute(sa.select(artifacts.c.uri).where(artifacts.c.uri.in_(uris)))
+        }
+    return uris - still

@@ -40,6 +40,16 @@ def test_keep_prunes_old_checkpoints_and_their_bytes(home):
     assert Path(saved[4].uri).read_bytes() == saved[4].path.read_bytes()
 
 
+def test_saving_the_same_step_twice_keeps_the_bytes_the_newest_row_needs(home):
+    run = new_run()
+    for step in (9, 19, 19, 29, 39):  # a resumed attempt saves step 19 again
+        run.save_checkpoint({"step": step}, step=step, keep=2)
+    run.finish()
+    left = daybreak.get_run(run.id).checkpoints()
+    assert [c["step"] for c in left] == [29, 39]
+    assert run.latest_checkpoint().load() == {"step": 39}
+
+
 def test_resume_continues_the_same_run(home):
     run = new_run(name="r")
     for i in range(50):
