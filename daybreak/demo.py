@@ -1,13 +1,11 @@
-"""What ``daybreak up --demo`` shows: real training runs logging to the embedded stack.
+"""What ``daybreak up --demo`` shows: real training jobs of every zoo category, queued through
+the job queue, run by the agent in ``daybreak up``, logging to the embedded stack.
 
 Each capability adds its part here, so the demo always shows everything Daybreak can do.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,44 +15,41 @@ from daybreak.errors import ConfigError, DaybreakError
 
 
 @dataclass(frozen=True)
-class DemoRun:
+class DemoJob:
     name: str
-    args: tuple[str, ...]
-    expect: str
+    category: str
+    args: tuple[str, ...] = ()
 
 
-DEMO_RUNS = (
-    DemoRun("shapes-cnn", ("--steps", "300", "--lr", "3e-3"), "finished"),
-    DemoRun("shapes-cnn-lr-too-high", ("--steps", "300", "--lr", "3.0", "--seed", "1"), "finished"),
+DEMO_JOBS = (
+    DemoJob("shapes-cnn", "classification", ("--steps", "300", "--lr", "3e-3")),
+    DemoJob(
+        "shapes-cnn-lr-too-high", "classification", ("--steps", "300", "--lr", "3.0", "--seed", "1")
+    ),
+    DemoJob("pose", "pose"),
+    DemoJob("face", "face"),
+    DemoJob("segmentation", "segmentation"),
+    DemoJob("detection", "detection"),
+    DemoJob("text-intent", "text"),
 )
 
 
-def prepare_lake(settings: Settings, console: Any, count: int = 2560) -> str:
-    """Ingest generated shape images into the lake (once) and return the demo dataset version."""
-    import tempfile
-
+def prepare_lake(settings: Settings, console: Any) -> dict[str, str]:
+    """Each zoo category's generated data in the lake as a dataset version (made once)."""
     from daybreak.lake import datasets
-    from daybreak.lake.ingest import ingest
-    from daybreak.lake.tables import Lake
-    from daybreak.zoo.classifier import write_shapes
+    from daybreak.zoo import CATEGORIES, trainer
 
-    existing = datasets.list_versions(settings, "shapes")
-    if existing:
-        console.print(f"lake: using dataset {existing[-1].ref} ({existing[-1].rows} images)")
-        return existing[-1].ref
-    lake = Lake(settings)
-    with tempfile.TemporaryDirectory() as folder:
-        write_shapes(folder, count, seed=0)
-        report = ingest(lake, [folder], source="demo-shapes", folder_labels=True)
-    version = datasets.create(
-        lake, settings, "shapes", "label_kind = 'class'", {"train": 0.8, "val": 0.2}
-    )
-    console.print(
-        f"lake: ingested {report.added} shape images ({len(report.duplicates)} duplicates) in "
-        f"{report.seconds:.1f}s; dataset {version.ref}: "
-        + ", ".join(f"{k} {v}" for k, v in version.split_counts.items())
-    )
-    return version.ref
+    refs = {}
+    for category in CATEGORIES:
+        started = time.monotonic()
+        refs[category] = trainer(category).prepare(settings)
+        record = datasets.get(settings, refs[category])
+        console.print(
+            f"lake: {category:<15} dataset {record.ref} ({record.rows} assets: "
+            + ", ".join(f"{k} {v}" for k, v in record.split_counts.items())
+            + f") in {time.monotonic() - started:.1f}s"
+        )
+    return refs
 
 
 def _check_torch() -> None:
@@ -62,70 +57,89 @@ def _check_torch() -> None:
         import torch  # noqa: F401
     except ModuleNotFoundError as exc:
         raise ConfigError(
-            "the demo trains a real PyTorch model, and torch is not installed",
+            "the demo trains real PyTorch models, and torch is not installed",
             "pip install torch==2.13.0 (or 'daybreak[torch]')",
         ) from exc
 
 
+def submit_demo_jobs(settings: Settings, refs: dict[str, str]) -> list[Any]:
+    """One queued job per demo run, through the same queue as ``daybreak submit``."""
+    from daybreak.jobs import service, spec
+    from daybreak.zoo import CATEGORIES
+
+    queued = []
+    for demo in DEMO_JOBS:
+        job = spec.build(
+            CATEGORIES[demo.category],
+            [*demo.args, "--dataset", refs[demo.category]],
+            datasets=[refs[demo.category]],
+            project="demo",
+            name=demo.name,
+            tags=["demo", demo.category],
+            retries=1,
+            code="none",
+            module=True,
+        )
+        queued += service.submit(settings, job)
+    return queued
+
+
 def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
-    """Train the demo runs one after another with a progress bar; returns their run ids."""
+    """Queue a job for every zoo category, watch the agent train them, return their run ids."""
     _check_torch()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from daybreak.tracking.readers import LocalBackend
+    from daybreak.jobs import service
 
-    backend = LocalBackend(settings)
-    env = {**os.environ, "DAYBREAK_HOME": str(settings.home), "DAYBREAK_DB": settings.db_url}
-    env.pop("DAYBREAK_URL", None)
-    dataset = prepare_lake(settings, console)
-    run_ids: list[str] = []
+    refs = prepare_lake(settings, console)
+    jobs = submit_demo_jobs(settings, refs)
+    if not service.live_agents(settings):
+        console.print(
+            "[yellow]waiting for an agent[/]: `daybreak up` runs one unless another is running"
+        )
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        for demo in DEMO_RUNS:
-            steps = int(demo.args[demo.args.index("--steps") + 1])
-            task = progress.add_task(f"training {demo.name}", total=steps)
-            before = {r.id for r in backend.list_runs(project="demo")}
-            command = [
-                sys.executable,
-                "-m",
-                "daybreak.zoo.classifier",
-                "--project",
-                "demo",
-                "--name",
-                demo.name,
-                "--dataset",
-                dataset,
-                *demo.args,
-            ]
-            process = subprocess.Popen(
-                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-            )
-            run_id = None
-            while process.poll() is None:
-                time.sleep(0.5)
-                run_id = run_id or _new_run(backend, before)
-                if run_id:
-                    progress.update(task, completed=_steps_done(backend, run_id))
-            if process.returncode != 0:
-                error = process.stderr.read() if process.stderr else ""
-                raise DaybreakError(
-                    f"demo run {demo.name} failed:\n{error[-2000:]}",
-                    "see the error above",
-                )
-            run_id = run_id or _new_run(backend, before)
-            progress.update(task, completed=steps)
-            if run_id:
-                run_ids.append(run_id)
-    for run_id in run_ids:
-        record = backend.get_run(run_id)
-        console.print(f"  {record.name:<26} {record.status:<9} {url}/runs/{run_id}")
+        tasks = {j.id: progress.add_task(f"{j.name:<24}", total=1, state="queued") for j in jobs}
+        pending = set(tasks)
+        while pending:
+            time.sleep(0.5)
+            for job_id in list(pending):
+                job = service.get(settings, job_id)
+                progress.update(tasks[job_id], state=_state(settings, job))
+                if job.status in service.DONE:
+                    progress.update(tasks[job_id], completed=1)
+                    pending.discard(job_id)
+    failed = [service.get(settings, j.id) for j in jobs]
+    failed = [j for j in failed if j.status != "succeeded"]
+    if failed:
+        raise DaybreakError(
+            f"demo job {failed[0].name} {failed[0].status}: {failed[0].reason}\n{(failed[0].error or '')[-2000:]}",
+            "see `daybreak jobs show " + failed[0].id + "`",
+        )
+    for job in jobs:
+        console.print(f"  {job.name:<26} succeeded  {url}/runs/{job.run_id}")
     console.print(f"Open [link={url}/projects/demo]{url}/projects/demo[/] to see the runs.")
-    return run_ids
+    return [j.run_id for j in jobs]
+
+
+def _state(settings: Settings, job: Any) -> str:
+    """What the job is doing: queued, the step it reached, or how it ended."""
+    if job.status != "running":
+        return job.status
+    from daybreak.errors import NotFoundError
+    from daybreak.tracking.readers import LocalBackend
+
+    try:
+        stats = LocalBackend(settings).metric_index(job.run_id).get("train/loss")
+    except NotFoundError:
+        return "starting"
+    step = int(stats.last_step) if stats and stats.last_step is not None else 0
+    return f"step {step}"
 
 
 def verify_demo(url: str, run_ids: list[str]) -> None:
@@ -147,14 +161,3 @@ def verify_demo(url: str, run_ids: list[str]) -> None:
                 raise DaybreakError(
                     f"the server does not show {path}: {exc}", "see the server's log"
                 ) from exc
-
-
-def _new_run(backend: Any, before: set[str]) -> str | None:
-    fresh = [r.id for r in backend.list_runs(project="demo") if r.id not in before]
-    return fresh[0] if fresh else None
-
-
-def _steps_done(backend: Any, run_id: str) -> int:
-    index = backend.metric_index(run_id)
-    stats = index.get("train/loss")
-    return int(stats.last_step + 1) if stats and stats.last_step is not None else 0

@@ -33,18 +33,22 @@ def test_up_demo_once(home):
     assert "shapes-cnn" in done.stdout
 
     import daybreak
-    from daybreak.tracking.readers import backend
-
-    runs = backend().list_runs(project="demo")
-    assert {r.name for r in runs} == {"shapes-cnn", "shapes-cnn-lr-too-high"}
-    best = next(r for r in runs if r.name == "shapes-cnn")
-    assert daybreak.get_run(best.id).metrics()["val/acc"].last > 0.9
-    assert "lake: ingested 2560 shape images" in done.stdout
-
     from daybreak.config import get_settings
+    from daybreak.jobs import service
     from daybreak.lake import datasets
+    from daybreak.tracking.readers import backend
+    from daybreak.zoo import CATEGORIES
 
     settings = get_settings()
-    assert best.config["dataset"] == "shapes@1"
+    jobs = service.list_jobs(settings, project="demo")
+    assert len(jobs) == 7 and {j.status for j in jobs} == {"succeeded"}
+    runs = {r.name: r for r in backend().list_runs(project="demo")}
+    assert set(runs) == {j.name for j in jobs}
+    assert {t for r in runs.values() for t in r.tags} >= {"demo", *CATEGORIES}
+    best = runs["shapes-cnn"]
+    assert daybreak.get_run(best.id).metrics()["val/acc"].last > 0.9
+    for run in runs.values():  # every category trained from its own lake dataset version
+        assert len(datasets.used_by_run(settings, run.id)) == 1, run.name
     assert datasets.used_by_run(settings, best.id) == ["shapes@1"]
     assert datasets.get(settings, "shapes@1").split_counts["val"] > 0
+    assert "lake: classification" in done.stdout and "zoo-pose@1" in done.stdout
