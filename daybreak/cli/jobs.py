@@ -226,22 +226,28 @@ def cancel(job_ids: list[str]) -> None:
 
 
 @jobs_app.command("retry")
-def retry(job_ids: list[str]) -> None:
+def retry(job_ids: list[str], as_json: bool = typer.Option(False, "--json")) -> None:
     """Put failed or cancelled jobs back in the queue; they continue their run from its last checkpoint."""
     from daybreak.jobs import service
 
-    for job_id in job_ids:
-        record = service.retry(get_settings(), job_id)
+    records = [service.retry(get_settings(), job_id) for job_id in job_ids]
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    for record in records:
         console.print(f"{record.id}: queued again (attempt {record.attempt + 1} next)")
 
 
 @jobs_app.command("requeue")
-def requeue(job_ids: list[str]) -> None:
+def requeue(job_ids: list[str], as_json: bool = typer.Option(False, "--json")) -> None:
     """Stop running jobs and put them back in the queue (they resume from their checkpoint)."""
     from daybreak.jobs import service
 
-    for job_id in job_ids:
-        record = service.requeue(get_settings(), job_id)
+    records = [service.requeue(get_settings(), job_id) for job_id in job_ids]
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    for record in records:
         console.print(f"{record.id}: will stop and go back in the queue")
 
 

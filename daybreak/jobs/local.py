@@ -63,6 +63,7 @@ class LocalExecutor(Executor):
         folder, workdir, argv, env = self.prepare(job, devices)
         plan = {"argv": argv, "cwd": str(workdir), "env": env}
         (folder / f"launch-{job.attempt}.json").write_text(json.dumps(plan))
+        (folder / f"exit-{job.attempt}.json").unlink(missing_ok=True)
         popen = psutil.Popen(
             [sys.executable, str(LAUNCHER), str(folder), str(job.attempt)],
             start_new_session=True,  # its own process group: stopping it stops everything it started

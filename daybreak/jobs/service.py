@@ -226,7 +226,7 @@ def retry(settings: Settings, job_id: str) -> JobRecord:
 
 def requeue(settings: Settings, job_id: str) -> JobRecord:
     """Put a running job back in the queue (preemption): its agent stops it and it resumes
-    from its last checkpoint on the next free slot. The attempt does not count."""
+    from its last checkpoint on the next free slot. The attempt does not use up the budget."""
     job = get(settings, job_id)
     if job.status != RUNNING:
         raise JobStateError(f"job {job.id} is {job.status}", "only running jobs can be requeued")
@@ -320,8 +320,8 @@ def finished(
             values.update(status=SUCCEEDED, ended_at=now, reason=None)
         elif kind == "cancelled":
             values.update(status=CANCELLED, ended_at=now, reason="cancelled")
-        elif kind == "requeued":
-            values.update(status=QUEUED, attempt=job.attempt - 1, reason="requeued")
+        elif kind == "requeued":  # preempted: the attempt does not use up the budget
+            values.update(status=QUEUED, max_retries=job.max_retries + 1, reason="requeued")
         elif kind in ("exited", "lost") and job.attempt <= job.max_retries:
             why = f"exit code {exit_code}" if kind == "exited" else detail or "process lost"
             values.update(status=QUEUED, reason=f"retrying after attempt {job.attempt}: {why}")

@@ -141,6 +141,28 @@ def test_cancel_stops_the_whole_process_group(settings, project, start_agent):
     assert service.retry(settings, job.id).status == "queued"
 
 
+def test_requeue_stops_the_job_and_runs_it_again_without_using_the_budget(
+    settings, project, start_agent
+):
+    body = (
+        "import os, time\n"
+        "print('attempt', os.environ['DAYBREAK_ATTEMPT'], flush=True)\n"
+        "time.sleep(600 if os.environ['DAYBREAK_ATTEMPT'] == '1' else 0)\n"
+    )
+    job = submit(settings, script(project, "preempted.py", body), retries=0)[0]
+    start_agent()
+    wait_for(settings, job.id, ("running",))
+    while service.get(settings, job.id).pid is None:
+        time.sleep(0.05)
+    service.requeue(settings, job.id)
+    done = wait_for(settings, job.id, service.DONE)
+    assert done.status == "succeeded" and done.attempt == 2 and done.max_retries == 1
+    kinds = [e["kind"] for e in service.events(settings, job.id)]
+    assert kinds.count("started") == 2 and "requeued" in kinds and "retry" not in kinds
+    with pytest.raises(service.JobStateError, match="only running jobs"):
+        service.requeue(settings, job.id)
+
+
 def test_timeout_fails_the_job_without_retrying(settings, project, start_agent):
     job = submit(
         settings, script(project, "slow.py", "import time; time.sleep(600)\n"), timeout="1s"
@@ -268,3 +290,14 @@ def test_yaml_spec_and_sweep(settings, project):
         "flag": [True],
     }
     assert os.path.isabs(job.entry.target)
+
+
+def test_the_python_api_submits_like_the_cli(settings, project):
+    from daybreak.jobs import submit as queue
+
+    path = script(project, "api.py", "print(1)\n")
+    jobs = queue(str(path), sweep={"lr": [1, 2]}, config={"batch": 4}, gpus=1, priority=7)
+    assert [j.spec.config for j in jobs] == [{"batch": 4, "lr": 1}, {"batch": 4, "lr": 2}]
+    assert all(j.gpus == 1 and j.priority == 7 and j.executor == "local" for j in jobs)
+    with pytest.raises(spec.SpecError):
+        queue("missing.py")
