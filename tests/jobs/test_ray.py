@@ -125,7 +125,7 @@ def test_failures_retry_and_a_killed_attempt_resumes_on_ray(settings, project, r
     assert daybreak.get_run(resumable.run_id).record.attempts == 2
 
 
-def test_cancel_and_never_fitting_jobs_on_ray(settings, project, ray_env, ray_agent):
+def test_cancel_requeue_and_never_fitting_jobs_on_ray(settings, project, ray_env, ray_agent):
     sleeper = submit(
         settings,
         script(project, "sleep.py", "import time; print('up', flush=True); time.sleep(600)\n"),
@@ -135,6 +135,17 @@ def test_cancel_and_never_fitting_jobs_on_ray(settings, project, ray_env, ray_ag
     time.sleep(2)
     service.cancel(settings, sleeper.id)
     assert wait_for(settings, sleeper.id, service.DONE, timeout=60).status == "cancelled"
+    body = (
+        "import os, time\n"
+        "print('attempt', os.environ['DAYBREAK_ATTEMPT'], flush=True)\n"
+        "time.sleep(600 if os.environ['DAYBREAK_ATTEMPT'] == '1' else 0)\n"
+    )
+    preempted = submit(settings, script(project, "preempted.py", body), ray_env, retries=0)
+    wait_for(settings, preempted.id, ("running",), timeout=60)
+    time.sleep(2)
+    service.requeue(settings, preempted.id)
+    again = wait_for(settings, preempted.id, service.DONE, timeout=120)
+    assert again.status == "succeeded" and again.attempt == 2, (again.reason, again.error)
     big = submit(settings, script(project, "gpu.py", "print(1)\n"), ray_env, gpus=2)
     failed = wait_for(settings, big.id, ("failed",), timeout=30)
     assert f"needs 2 GPU(s); the Ray cluster at {ray_env} has 0" in (failed.reason or "")
