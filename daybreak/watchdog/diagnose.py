@@ -1,0 +1,140 @@
+"""``diagnose(run, now=None)``: every finding about one stored run, live or ended."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from daybreak.tracking.points import History
+from daybreak.watchdog import rules
+from daybreak.watchdog.findings import Finding
+from daybreak.watchdog.roles import find_roles, gpu_util_keys
+
+KNOWN_ERRORS = (
+    (
+        re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED", re.I),
+        "oom",
+        "the GPU ran out of memory",
+        "lower the batch size, use gradient accumulation, activation "
+        "checkpointing or mixed precision",
+    ),
+    (
+        re.compile(r"DataLoader worker \(pid[^)]*\) is killed|Killed\s*$|oom-kill", re.I | re.M),
+        "oom",
+        "the process (or a data loader worker) was killed, usually for using too much RAM",
+        "fewer DataLoader workers, smaller prefetch, or more memory for the job",
+    ),
+    (
+        re.compile(
+            r"NCCL (error|WARN.*timeout)|Watchdog caught collective operation timeout", re.I
+        ),
+        "known_error",
+        "a distributed collective failed or timed out",
+        "look for a rank that died or hung; restart from the last checkpoint",
+    ),
+    (
+        re.compile(r"No space left on device", re.I),
+        "known_error",
+        "the disk filled up",
+        "free space where checkpoints and logs go",
+    ),
+    (
+        re.compile(r"Segmentation fault|core dumped", re.I),
+        "known_error",
+        "the process crashed in native code",
+        "check library versions (CUDA, drivers) and custom extensions",
+    ),
+)
+
+
+def diagnose(run: Any, now: float | None = None) -> list[Finding]:
+    """Findings about ``run`` (a run id or ``daybreak.get_run(...)``) as of ``now`` (unix time;
+    default: now), most severe first."""
+    import daybreak
+
+    view = daybreak.get_run(run) if isinstance(run, str) else run
+    now = time.time() if now is None else now
+    keys = view.metric_keys()
+    roles = find_roles(keys, view.config if isinstance(view.config, dict) else {})
+    histories = {role: _upto(view.history(key), now) for role, key in roles.items()}
+    findings: list[Finding] = []
+    loss = histories.get("loss")
+    for role in ("loss", "grad_norm"):
+        if histories.get(role) is not None and (found := rules.nan(histories[role], role)):
+            findings.append(found)
+    if loss is not None and len(loss):
+        diverged = rules.divergence(loss)
+        findings += [f for f in (diverged, rules.no_learning(loss, histories.get("lr"))) if f]
+        if diverged is None and (spike := rules.loss_spike(loss)):
+            findings.append(spike)
+        if histories.get("val_loss") is not None and (
+            over := rules.overfitting(loss, histories["val_loss"])
+        ):
+            findings.append(over)
+        if dropped := rules.throughput_drop(loss):
+            findings.append(dropped)
+        findings += _liveness(view, loss, now)
+        for key in gpu_util_keys(keys):
+            if idle := rules.gpu_idle(
+                _upto(view.history(key), now), loss.timestamps, int(loss.steps[-1])
+            ):
+                findings.append(idle)
+                break
+    findings += _ended(view, loss)
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(findings, key=lambda f: (order[f.severity], f.step if f.step is not None else -1))
+
+
+def _upto(history: History, now: float) -> History:
+    """The points logged by ``now`` (diagnosing a run as it was then)."""
+    keep = history.timestamps <= now
+    if keep.all():
+        return history
+    return History(history.key, history.steps[keep], history.timestamps[keep], history.values[keep])
+
+
+def _liveness(view: Any, loss: History, now: float) -> list[Finding]:
+    if view.record.status != "running" or len(loss.timestamps) < 4:
+        return []
+    intervals = np.diff(np.sort(loss.timestamps))
+    found = rules.stalled(float(loss.timestamps.max()), intervals, now, int(loss.steps[-1]))
+    return [found] if found else []
+
+
+def _ended(view: Any, loss: History | None) -> list[Finding]:
+    """A run that ended without finishing, and errors recognised in its error or log."""
+    record = view.record
+    step = int(loss.steps[-1]) if loss is not None and len(loss) else None
+    out: list[Finding] = []
+    text = (record.error or "") + "\n" + _log_tail(view)
+    for pattern, kind, what, suggestion in KNOWN_ERRORS:
+        if match := pattern.search(text):
+            out.append(
+                Finding(kind, "critical", step, what, suggestion, {"match": match.group(0)[:200]})
+            )
+            break
+    if record.status in ("crashed", "failed"):
+        last_line = (record.error or "").strip().splitlines()[-1:] or ["no error recorded"]
+        out.append(
+            Finding(
+                "crashed",
+                "critical",
+                step,
+                f"the run {record.status} at step {step}: {last_line[0][:300]}",
+                "read the traceback; fix and resume from the last checkpoint "
+                "(`daybreak jobs retry` for a queued job)",
+                {"status": record.status},
+            )
+        )
+    return out
+
+
+def _log_tail(view: Any, size: int = 20000) -> str:
+    try:
+        text = view.logs()
+    except Exception:  # no log file, or a remote store without one
+        return ""
+    return str(text[-size:])
