@@ -45,6 +45,9 @@ def _register() -> None:
     from daybreak.cli import jobs
 
     jobs.register(app)
+    from daybreak.cli import watch
+
+    app.add_typer(watch.watch_app, name="watch")
     try:
         from daybreak.cli import runs
     except ImportError:

@@ -193,3 +193,19 @@ def test_roles_by_declaration_and_no_loss_at_all(home):
     assert diagnose(only) == []
     single = put_run("single", {"loss": (np.array([0]), np.array([T0]), np.array([1.0]))})
     assert diagnose(single) == []
+
+
+def test_watch_scan_cli(home):
+    from typer.testing import CliRunner
+
+    from daybreak.cli.main import app
+
+    steps, stamps, values = curve()
+    values[200:] = np.nan
+    put_run("clinan", {"train/loss": (steps, stamps, values)})
+    result = CliRunner().invoke(app, ["watch", "scan", "clinan", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)["clinan"]
+    assert found[0]["kind"] == "nan" and found[0]["step"] == 200
+    text = CliRunner().invoke(app, ["watch", "scan", "clinan"])
+    assert "nan" in text.output and "critical" in text.output
