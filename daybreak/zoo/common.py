@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from daybreak.config import Settings, get_settings
 from daybreak.errors import ConfigError
@@ -216,33 +216,92 @@ class Hyper:
     clip: float = 10.0
 
 
+Prepare = Callable[..., str]  # (settings, count=, seed=) -> the ref of the zoo's own dataset
 # (model, indices of training rows as a CPU tensor, generator for augmentation) -> loss
 Loss = Callable[[Any, Any, Any], Any]
 Evaluate = Callable[[Any], dict[str, float]]  # model -> {"val/loss": ..., "val/<metric>": ...}
 
 
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What a trainer's ``train`` takes (the classifier's aside); a trainer's defaults are its
+    ``tiny`` preset."""
+
+    name: str
+    steps: int
+    lr: float
+    batch: int
+    width: int
+    count: int
+    project: str = "zoo"
+    resume: str | None = None
+    seed: int = 0
+    dataset: str | None = None
+    checkpoint_every: int = 100
+    eval_every: int = 50
+    device: str = "cpu"
+    threads: int = 1
+
+    def hyper(self, warmup: int = 20) -> Hyper:
+        return Hyper(
+            self.steps, self.lr, self.batch, self.eval_every, self.checkpoint_every, warmup
+        )
+
+
+class Arguments(TypedDict, total=False):
+    """:class:`Options` as ``train``'s keyword arguments, each one optional."""
+
+    steps: int
+    lr: float
+    batch: int
+    project: str
+    name: str
+    resume: str | None
+    seed: int
+    dataset: str | None
+    checkpoint_every: int
+    eval_every: int
+    width: int
+    device: str
+    threads: int
+    count: int
+
+
 def start(
-    category: str,
-    project: str,
-    name: str,
-    config: dict[str, Any],
-    resume: str | None,
-    seed: int,
-    device: str,
-    threads: int,
-) -> Any:
-    """Seed, set the CPU threads, and start (or continue) the tracked run."""
+    category: str, options: Options, prepare: Prepare, model: str, metric: str, **config: Any
+) -> tuple[Any, str]:
+    """Get the dataset (see :func:`dataset_or_prepare`), seed, set the CPU threads, and start
+    (or continue) the tracked run; returns it and the dataset's ref. The run's config holds
+    ``model``, the options that shape training, the dataset, ``config`` and the ``metric`` in
+    words."""
     import torch
 
     import daybreak
 
-    check_device(device)
-    torch.manual_seed(seed)
-    if threads > 0:
-        torch.set_num_threads(threads)
-    return daybreak.init(
-        project=project, name=name, config=config, tags=["zoo", category], resume=resume
+    dataset = dataset_or_prepare(
+        options.dataset, options.count, options.seed, prepare, options.device
     )
+    shape = {name: getattr(options, name) for name in ("steps", "lr", "batch", "width", "seed")}
+    settings = {"model": model, **shape, "dataset": dataset, **config, "metric": metric}
+    torch.manual_seed(options.seed)
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
+    run = daybreak.init(
+        project=options.project,
+        name=options.name,
+        config=settings,
+        tags=["zoo", category],
+        resume=options.resume,
+    )
+    return run, dataset
+
+
+def load_splits(
+    ref: str, kind: str | None, size: tuple[int, int] | None = None, channels: int = 3
+) -> tuple[Split, Split]:
+    """The train and val splits of ``ref`` (see :func:`load_split`)."""
+    train = load_split(ref, "train", kind, size, channels)
+    return train, load_split(ref, "val", kind, size, channels)
 
 
 def fit(
@@ -360,22 +419,13 @@ def batches(count: int, size: int) -> list[slice]:
 # -- the command line ----------------------------------------------------------------------------
 
 
-def main(
-    train: Callable[..., str],
-    argv: list[str] | None,
-    description: str | None,
-    presets: dict[str, dict[str, Any]],
-    project: str,
-    name: str,
-    dataset_hint: str,
-) -> None:
-    """A trainer's command line: flags (see :func:`parse`) into ``train``; a Daybreak error
-    is shown as its message and hint, with its exit code, not as a traceback."""
+def main(train: Callable[..., str], args: dict[str, Any]) -> None:
+    """A trainer's command line: the flags :func:`parse` read, into ``train``; a Daybreak
+    error is shown as its message and hint, with its exit code, not as a traceback."""
     import sys
 
     from daybreak.errors import DaybreakError
 
-    args = parse(argv, description, presets, project, name, dataset_hint)
     args.pop("preset")
     try:
         run_id = train(**args)
@@ -430,7 +480,7 @@ def check_device(device: str) -> None:
 
 
 def dataset_or_prepare(
-    dataset: str | None, count: int, seed: int, prepare: Any, device: str = "cpu"
+    dataset: str | None, count: int, seed: int, prepare: Prepare, device: str = "cpu"
 ) -> str:
     """``dataset`` as given, or the zoo's own generated version (made on first use); the
     device is checked first, so a wrong one fails before anything is generated."""

@@ -14,9 +14,10 @@ it is the best unclaimed match of IoU >= 0.5 to a box of its class; then the mea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from daybreak.config import Settings
 from daybreak.zoo import common
@@ -25,6 +26,7 @@ CATEGORY = "detection"
 METRIC = "val/map50"
 GOAL = "max"
 DATASET = "zoo-detection"
+MODEL = "shapes-centernet"
 SIZE = 48
 STRIDE = 4
 GRID = SIZE // STRIDE
@@ -35,6 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {"steps": 30000, "lr": 2e-3, "batch": 256, "width": 64, "count": 50000,
              "checkpoint_every": 1000, "eval_every": 500, "device": "cuda", "threads": 0},
 }  # fmt: skip
+DEFAULTS = common.Options(MODEL, **PRESETS["tiny"])
 MAX_DETECTIONS = 10
 
 
@@ -319,45 +322,27 @@ def flip(images: Any, targets: Any, generator: Any) -> tuple[Any, Any]:
 # -- training ------------------------------------------------------------------------------------
 
 
-def train(
-    steps: int = 300,
-    lr: float = 4e-3,
-    batch: int = 32,
-    project: str = "zoo",
-    name: str = "shapes-centernet",
-    resume: str | None = None,
-    seed: int = 0,
-    dataset: str | None = None,
-    checkpoint_every: int = 100,
-    eval_every: int = 50,
-    width: int = 12,
-    device: str = "cpu",
-    threads: int = 1,
-    count: int = 1000,
-) -> str:
+def train(**arguments: Unpack[common.Arguments]) -> str:
     """Train and log; returns the run id. ``dataset`` is a lake version with boxes labelled
-    square, disc or triangle (default: the zoo's generated one, made on first use)."""
-    dataset = common.dataset_or_prepare(dataset, count, seed, prepare, device)
-    config = {
-        "model": "shapes-centernet",
-        "steps": steps,
-        "lr": lr,
-        "batch": batch,
-        "width": width,
-        "seed": seed,
-        "dataset": dataset,
-        "classes": list(CLASSES),
-        "metric": "mAP at IoU 0.5, all-point interpolated",
-    }
-    run = common.start(CATEGORY, project, name, config, resume, seed, device, threads)
+    square, disc or triangle (default: the zoo's generated one, made on first use); the rest
+    default to ``tiny``."""
+    options = dataclasses.replace(DEFAULTS, **arguments)
+    device = options.device
+    run, dataset = common.start(
+        CATEGORY,
+        options,
+        prepare,
+        MODEL,
+        "mAP at IoU 0.5, all-point interpolated",
+        classes=list(CLASSES),
+    )
     with run:
-        train_split = common.load_split(dataset, "train", "box", (SIZE, SIZE))
-        val_split = common.load_split(dataset, "val", "box", (SIZE, SIZE))
+        train_split, val_split = common.load_splits(dataset, "box", (SIZE, SIZE))
         train_x = train_split.images.to(device)
         train_y = encode(box_targets(train_split)).to(device)
         val_x, val_boxes = val_split.images.to(device), box_targets(val_split)
         val_y = encode(val_boxes).to(device)
-        model = build_model(width).to(device)
+        model = build_model(options.width).to(device)
 
         def loss_of(model: Any, rows: Any, generator: Any) -> Any:
             images, targets = flip(train_x[rows], train_y[rows], generator)
@@ -366,19 +351,19 @@ def train(
         common.fit(
             run,
             model,
-            common.Hyper(steps, lr, batch, eval_every, checkpoint_every),
+            options.hyper(),
             len(train_x),
             loss_of,
             evaluate(val_x, val_boxes, val_y),
             METRIC,
-            seed,
+            options.seed,
             extra={"classes": list(CLASSES), "size": SIZE, "stride": STRIDE},
         )
     return str(run.id)
 
 
 def main(argv: list[str] | None = None) -> None:
-    common.main(train, argv, __doc__, PRESETS, "zoo", "shapes-centernet", "zoo-detection@1")
+    common.main(train, common.parse(argv, __doc__, PRESETS, "zoo", MODEL, "zoo-detection@1"))
 
 
 if __name__ == "__main__":

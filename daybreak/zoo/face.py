@@ -12,9 +12,10 @@ better); ``val/fr10`` is the share of faces with an NME above 0.1.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from daybreak.config import Settings
 from daybreak.zoo import common, keypoints
@@ -129,15 +130,7 @@ def write_data(folder: Path | str, count: int, seed: int) -> common.Generated:
         r = max(a, b)
         box = [max(0.0, cx - r), max(0.0, cy - r)]
         box += [min(SIZE, cx + r) - box[0], min(SIZE, cy + r) - box[1]]
-        notes.append(
-            {
-                "image_id": i + 1,
-                "category_id": 1,
-                "keypoints": [round(v, 2) for x, y in face["points"] for v in (x, y, 2)],
-                "num_keypoints": len(LANDMARKS),
-                "bbox": [round(v, 2) for v in box],
-            }
-        )
+        notes.append(keypoints.annotation(i, face["points"], box))
         files.append(name)
     category = {"id": 1, "name": "face", "keypoints": list(LANDMARKS), "skeleton": SKELETON}
     labels = common.write_coco(folder / "landmarks.json", files, (SIZE, SIZE), [category], notes)
@@ -171,67 +164,30 @@ def failures(pred: Any, target: Any, limit: float = 0.1) -> tuple[Any, Any]:
 # -- training ------------------------------------------------------------------------------------
 
 
-def train(
-    steps: int = 300,
-    lr: float = 4e-3,
-    batch: int = 32,
-    project: str = "zoo",
-    name: str = "face-integral",
-    resume: str | None = None,
-    seed: int = 0,
-    dataset: str | None = None,
-    checkpoint_every: int = 100,
-    eval_every: int = 50,
-    width: int = 12,
-    device: str = "cpu",
-    threads: int = 1,
-    count: int = 1000,
-) -> str:
+SPEC = keypoints.Spec(
+    category=CATEGORY,
+    model="face-integral",
+    names=LANDMARKS,
+    key="landmarks",
+    channels=3,
+    size=SIZE,
+    prepare=prepare,
+    metric=METRIC,
+    about="NME over the inter-ocular distance",
+    scores={METRIC: nme, "val/fr10": failures},
+)
+DEFAULTS = common.Options(SPEC.model, **PRESETS["tiny"])
+
+
+def train(**arguments: Unpack[common.Arguments]) -> str:
     """Train and log; returns the run id. ``dataset`` is a lake version with five COCO
-    keypoints per face (default: the zoo's generated one, made on first use)."""
-    dataset = common.dataset_or_prepare(dataset, count, seed, prepare, device)
-    config = {
-        "model": "face-integral",
-        "steps": steps,
-        "lr": lr,
-        "batch": batch,
-        "width": width,
-        "seed": seed,
-        "dataset": dataset,
-        "landmarks": list(LANDMARKS),
-        "metric": "NME over the inter-ocular distance",
-    }
-    run = common.start(CATEGORY, project, name, config, resume, seed, device, threads)
-    with run:
-        train_split = common.load_split(dataset, "train", "keypoints", (SIZE, SIZE))
-        val_split = common.load_split(dataset, "val", "keypoints", (SIZE, SIZE))
-        train_x = train_split.images.to(device)
-        train_y = keypoints.targets(train_split, LANDMARKS).to(device)
-        val_x = val_split.images.to(device)
-        val_y = keypoints.targets(val_split, LANDMARKS).to(device)
-        run.summary["baseline/nme"] = keypoints.mean_shape_score(train_y, val_y, nme)
-        model = keypoints.build_model(len(LANDMARKS), width, channels=3).to(device)
-
-        def loss_of(model: Any, rows: Any, generator: Any) -> Any:
-            images, targets = keypoints.jitter(train_x[rows], train_y[rows], generator)
-            return keypoints.loss(model(images), targets)
-
-        common.fit(
-            run,
-            model,
-            common.Hyper(steps, lr, batch, eval_every, checkpoint_every),
-            len(train_x),
-            loss_of,
-            keypoints.evaluate(val_x, val_y, {METRIC: nme, "val/fr10": failures}),
-            METRIC,
-            seed,
-            extra={"landmarks": list(LANDMARKS), "size": SIZE},
-        )
-    return str(run.id)
+    keypoints per face (default: the zoo's generated one, made on first use); the rest
+    default to ``tiny``."""
+    return keypoints.train(SPEC, dataclasses.replace(DEFAULTS, **arguments))
 
 
 def main(argv: list[str] | None = None) -> None:
-    common.main(train, argv, __doc__, PRESETS, "zoo", "face-integral", "zoo-face@1")
+    common.main(train, common.parse(argv, __doc__, PRESETS, "zoo", SPEC.model, "zoo-face@1"))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,31 @@
-"""Keypoint models shared by the pose and face-landmark trainers: a small CNN that predicts a
-heatmap per keypoint and reads the point off it with a soft-argmax (integral regression), an L1
-loss on coordinates, PCK, and the shift augmentation that moves keypoints with the image.
+"""What the pose and face-landmark trainers share: a small CNN that predicts a heatmap per
+keypoint and reads the point off it with a soft-argmax (integral regression), an L1 loss on
+coordinates, PCK, the shift augmentation that moves keypoints with the image, and the training
+itself (:func:`train`, told what sets the two apart by a :class:`Spec`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from daybreak.errors import ConfigError
 from daybreak.zoo import common
+
+
+def annotation(
+    image: int, points: Sequence[tuple[float, float]], box: list[float]
+) -> dict[str, Any]:
+    """The COCO annotation of one instance, all of its ``points`` (pixels) visible, on the
+    ``image``-th image of the file (from 0)."""
+    return {
+        "image_id": image + 1,
+        "category_id": 1,
+        "keypoints": [round(v, 2) for x, y in points for v in (x, y, 2)],
+        "num_keypoints": len(points),
+        "bbox": [round(v, 2) for v in box],
+    }
 
 
 def targets(split: common.Split, names: Sequence[str]) -> Any:
@@ -103,7 +119,7 @@ Score = Callable[[Any, Any], tuple[Any, Any]]  # (pred, target) -> (summed score
 
 
 def evaluate(
-    images: Any, targets: Any, scores: dict[str, Score], batch: int = 256
+    images: Any, targets: Any, scores: Mapping[str, Score], batch: int = 256
 ) -> common.Evaluate:
     """Evaluation over a split: ``val/loss``, and for each named score its summed first value
     over its summed second (so PCK is over every keypoint, NME over every face)."""
@@ -144,3 +160,55 @@ def jitter(images: Any, targets: Any, generator: Any, pixels: int = 2) -> tuple[
     moved[..., 0] += dx / width
     moved[..., 1] += dy / height
     return shifted, moved
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One keypoint trainer: its category, model and points, and how it is scored."""
+
+    category: str
+    model: str
+    names: tuple[str, ...]
+    key: str  # what the run's config and checkpoints call the names
+    channels: int
+    size: int
+    prepare: common.Prepare
+    metric: str
+    about: str  # the metric in words, for the run's config
+    scores: Mapping[str, Score]  # logged at each evaluation; ``metric`` among them
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # for checkpoints
+
+
+def train(spec: Spec, options: common.Options) -> str:
+    """Train and log; returns the run id."""
+    names = list(spec.names)
+    run, dataset = common.start(
+        spec.category, options, spec.prepare, spec.model, spec.about, **{spec.key: names}
+    )
+    with run:
+        device, size = options.device, (spec.size, spec.size)
+        train_split, val_split = common.load_splits(dataset, "keypoints", size, spec.channels)
+        train_x = train_split.images.to(device)
+        train_y = targets(train_split, spec.names).to(device)
+        val_x = val_split.images.to(device)
+        val_y = targets(val_split, spec.names).to(device)
+        baseline = mean_shape_score(train_y, val_y, spec.scores[spec.metric])
+        run.summary["baseline/" + spec.metric.split("/")[1]] = baseline
+        model = build_model(len(names), options.width, spec.channels).to(device)
+
+        def loss_of(model: Any, rows: Any, generator: Any) -> Any:
+            images, points = jitter(train_x[rows], train_y[rows], generator)
+            return loss(model(images), points)
+
+        common.fit(
+            run,
+            model,
+            options.hyper(),
+            len(train_x),
+            loss_of,
+            evaluate(val_x, val_y, spec.scores),
+            spec.metric,
+            options.seed,
+            extra={spec.key: names, **spec.extra, "size": spec.size},
+        )
+    return str(run.id)

@@ -12,9 +12,10 @@ figure's size (the longer side of its box) of the truth.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from daybreak.config import Settings
 from daybreak.zoo import common, keypoints
@@ -138,16 +139,7 @@ def write_data(folder: Path | str, count: int, seed: int) -> common.Generated:
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         x0, y0 = max(0.0, min(xs) - 3), max(0.0, min(ys) - 3)
         box = [x0, y0, min(SIZE, max(xs) + 3) - x0, min(SIZE, max(ys) + 3) - y0]
-        flat = [round(v, 2) for x, y in points for v in (x, y, 2)]
-        notes.append(
-            {
-                "image_id": i + 1,
-                "category_id": 1,
-                "keypoints": flat,
-                "num_keypoints": len(KEYPOINTS),
-                "bbox": [round(v, 2) for v in box],
-            }
-        )
+        notes.append(keypoints.annotation(i, points, box))
         files.append(name)
     category = {"id": 1, "name": "person", "keypoints": list(KEYPOINTS), "skeleton": SKELETON}
     labels = common.write_coco(folder / "keypoints.json", files, (SIZE, SIZE), [category], notes)
@@ -164,67 +156,30 @@ def prepare(settings: Settings, count: int = 1200, seed: int = 0) -> str:
 # -- training ------------------------------------------------------------------------------------
 
 
-def train(
-    steps: int = 300,
-    lr: float = 4e-3,
-    batch: int = 32,
-    project: str = "zoo",
-    name: str = "pose-integral",
-    resume: str | None = None,
-    seed: int = 0,
-    dataset: str | None = None,
-    checkpoint_every: int = 100,
-    eval_every: int = 50,
-    width: int = 12,
-    device: str = "cpu",
-    threads: int = 1,
-    count: int = 1200,
-) -> str:
+SPEC = keypoints.Spec(
+    category=CATEGORY,
+    model="pose-integral",
+    names=KEYPOINTS,
+    key="keypoints",
+    channels=1,
+    size=SIZE,
+    prepare=prepare,
+    metric=METRIC,
+    about="PCK@0.1 of the instance box",
+    scores={METRIC: keypoints.pck},
+    extra={"skeleton": SKELETON},
+)
+DEFAULTS = common.Options(SPEC.model, **PRESETS["tiny"])
+
+
+def train(**arguments: Unpack[common.Arguments]) -> str:
     """Train and log; returns the run id. ``dataset`` is a lake version with COCO keypoints
-    (default: the zoo's generated one, made on first use)."""
-    dataset = common.dataset_or_prepare(dataset, count, seed, prepare, device)
-    config = {
-        "model": "pose-integral",
-        "steps": steps,
-        "lr": lr,
-        "batch": batch,
-        "width": width,
-        "seed": seed,
-        "dataset": dataset,
-        "keypoints": list(KEYPOINTS),
-        "metric": "PCK@0.1 of the instance box",
-    }
-    run = common.start(CATEGORY, project, name, config, resume, seed, device, threads)
-    with run:
-        train_split = common.load_split(dataset, "train", "keypoints", (SIZE, SIZE), channels=1)
-        val_split = common.load_split(dataset, "val", "keypoints", (SIZE, SIZE), channels=1)
-        train_x = train_split.images.to(device)
-        train_y = keypoints.targets(train_split, KEYPOINTS).to(device)
-        val_x = val_split.images.to(device)
-        val_y = keypoints.targets(val_split, KEYPOINTS).to(device)
-        run.summary["baseline/pck"] = keypoints.mean_shape_score(train_y, val_y, keypoints.pck)
-        model = keypoints.build_model(len(KEYPOINTS), width).to(device)
-
-        def loss_of(model: Any, rows: Any, generator: Any) -> Any:
-            images, targets = keypoints.jitter(train_x[rows], train_y[rows], generator)
-            return keypoints.loss(model(images), targets)
-
-        common.fit(
-            run,
-            model,
-            common.Hyper(steps, lr, batch, eval_every, checkpoint_every),
-            len(train_x),
-            loss_of,
-            keypoints.evaluate(val_x, val_y, {METRIC: keypoints.pck}),
-            METRIC,
-            seed,
-            extra={"keypoints": list(KEYPOINTS), "skeleton": SKELETON, "size": SIZE},
-        )
-    return str(run.id)
+    (default: the zoo's generated one, made on first use); the rest default to ``tiny``."""
+    return keypoints.train(SPEC, dataclasses.replace(DEFAULTS, **arguments))
 
 
 def main(argv: list[str] | None = None) -> None:
-    common.main(train, argv, __doc__, PRESETS, "zoo", "pose-integral", "zoo-pose@1")
+    common.main(train, common.parse(argv, __doc__, PRESETS, "zoo", SPEC.model, "zoo-pose@1"))
 
 
 if __name__ == "__main__":

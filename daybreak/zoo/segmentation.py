@@ -14,8 +14,9 @@ the two classes (background, person), from intersections and unions summed over 
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from daybreak.config import Settings
 from daybreak.zoo import common, pose
@@ -24,6 +25,7 @@ CATEGORY = "segmentation"
 METRIC = "val/miou"
 GOAL = "max"
 DATASET = "zoo-segmentation"
+MODEL = "person-unet"
 SIZE = 48
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 250, "lr": 5e-3, "batch": 16, "width": 8, "count": 800,
@@ -31,6 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {"steps": 20000, "lr": 2e-3, "batch": 128, "width": 48, "count": 50000,
              "checkpoint_every": 1000, "eval_every": 500, "device": "cuda", "threads": 0},
 }  # fmt: skip
+DEFAULTS = common.Options(MODEL, **PRESETS["tiny"])
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -218,43 +221,20 @@ def augment(images: Any, masks: Any, generator: Any) -> tuple[Any, Any]:
 # -- training ------------------------------------------------------------------------------------
 
 
-def train(
-    steps: int = 250,
-    lr: float = 5e-3,
-    batch: int = 16,
-    project: str = "zoo",
-    name: str = "person-unet",
-    resume: str | None = None,
-    seed: int = 0,
-    dataset: str | None = None,
-    checkpoint_every: int = 100,
-    eval_every: int = 50,
-    width: int = 8,
-    device: str = "cpu",
-    threads: int = 1,
-    count: int = 800,
-) -> str:
+def train(**arguments: Unpack[common.Arguments]) -> str:
     """Train and log; returns the run id. ``dataset`` is a lake version with masks (default:
-    the zoo's generated one, made on first use)."""
-    dataset = common.dataset_or_prepare(dataset, count, seed, prepare, device)
-    config = {
-        "model": "person-unet",
-        "steps": steps,
-        "lr": lr,
-        "batch": batch,
-        "width": width,
-        "seed": seed,
-        "dataset": dataset,
-        "metric": "mIoU over background and person",
-    }
-    run = common.start(CATEGORY, project, name, config, resume, seed, device, threads)
+    the zoo's generated one, made on first use); the rest default to ``tiny``."""
+    options = dataclasses.replace(DEFAULTS, **arguments)
+    device = options.device
+    run, dataset = common.start(
+        CATEGORY, options, prepare, MODEL, "mIoU over background and person"
+    )
     with run:
-        train_split = common.load_split(dataset, "train", "mask", (SIZE, SIZE))
-        val_split = common.load_split(dataset, "val", "mask", (SIZE, SIZE))
+        train_split, val_split = common.load_splits(dataset, "mask", (SIZE, SIZE))
         train_x, train_y = train_split.images.to(device), mask_targets(train_split).to(device)
         val_x, val_y = val_split.images.to(device), mask_targets(val_split).to(device)
         run.summary["baseline/miou"] = miou(intersections(val_y * 0, val_y))[0]  # all background
-        model = build_model(width).to(device)
+        model = build_model(options.width).to(device)
 
         def loss_of(model: Any, rows: Any, generator: Any) -> Any:
             images, masks = augment(train_x[rows], train_y[rows], generator)
@@ -263,19 +243,19 @@ def train(
         common.fit(
             run,
             model,
-            common.Hyper(steps, lr, batch, eval_every, checkpoint_every),
+            options.hyper(),
             len(train_x),
             loss_of,
             evaluate(val_x, val_y),
             METRIC,
-            seed,
+            options.seed,
             extra={"classes": ["background", "person"], "size": SIZE},
         )
     return str(run.id)
 
 
 def main(argv: list[str] | None = None) -> None:
-    common.main(train, argv, __doc__, PRESETS, "zoo", "person-unet", "zoo-segmentation@1")
+    common.main(train, common.parse(argv, __doc__, PRESETS, "zoo", MODEL, "zoo-segmentation@1"))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ baseline is always answering the most common training intent.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from daybreak.config import Settings
 from daybreak.zoo import common
@@ -26,6 +27,7 @@ CATEGORY = "text"
 METRIC = "val/acc"
 GOAL = "max"
 DATASET = "zoo-text"
+MODEL = "intent-bag"
 UNKNOWN = "<unk>"
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 200, "lr": 2e-2, "batch": 64, "width": 32, "count": 1200,
@@ -33,6 +35,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {"steps": 10000, "lr": 5e-3, "batch": 512, "width": 256, "count": 60000,
              "checkpoint_every": 1000, "eval_every": 500, "device": "cuda", "threads": 0},
 }  # fmt: skip
+DEFAULTS = common.Options(MODEL, **PRESETS["tiny"])
 
 SLOTS = {
     "city": ["paris", "berlin", "tokyo", "lagos", "lima", "oslo", "cairo", "delhi", "austin",
@@ -216,42 +219,18 @@ def evaluate(texts: Encoded, labels: Any, batch: int = 1024) -> common.Evaluate:
 # -- training ------------------------------------------------------------------------------------
 
 
-def train(
-    steps: int = 200,
-    lr: float = 2e-2,
-    batch: int = 64,
-    project: str = "zoo",
-    name: str = "intent-bag",
-    resume: str | None = None,
-    seed: int = 0,
-    dataset: str | None = None,
-    checkpoint_every: int = 100,
-    eval_every: int = 50,
-    width: int = 32,
-    device: str = "cpu",
-    threads: int = 1,
-    count: int = 1200,
-) -> str:
+def train(**arguments: Unpack[common.Arguments]) -> str:
     """Train and log; returns the run id. ``dataset`` is a lake version of text assets with
-    class labels (default: the zoo's generated one, made on first use)."""
+    class labels (default: the zoo's generated one, made on first use); the rest default to
+    ``tiny``."""
     import torch
     from torch.nn import functional
 
-    dataset = common.dataset_or_prepare(dataset, count, seed, prepare, device)
-    config = {
-        "model": "intent-bag",
-        "steps": steps,
-        "lr": lr,
-        "batch": batch,
-        "width": width,
-        "seed": seed,
-        "dataset": dataset,
-        "metric": "accuracy",
-    }
-    run = common.start(CATEGORY, project, name, config, resume, seed, device, threads)
+    options = dataclasses.replace(DEFAULTS, **arguments)
+    device = options.device
+    run, dataset = common.start(CATEGORY, options, prepare, MODEL, "accuracy")
     with run:
-        train_split = common.load_split(dataset, "train", None)
-        val_split = common.load_split(dataset, "val", None)
+        train_split, val_split = common.load_splits(dataset, None)
         classes = train_split.classes
         vocabulary = build_vocabulary(train_split.texts)
         train_x = Encoded(train_split.texts, vocabulary, device)
@@ -260,7 +239,7 @@ def train(
         val_y = torch.tensor(val_split.targets, device=device)
         common_class = Counter(train_split.targets).most_common(1)[0][0]
         run.summary["baseline/acc"] = float((val_y == common_class).float().mean())
-        model = build_model(len(vocabulary), len(classes), width).to(device)
+        model = build_model(len(vocabulary), len(classes), options.width).to(device)
 
         def loss_of(model: Any, rows: Any, generator: Any) -> Any:
             return functional.cross_entropy(model(*train_x.batch(rows)), train_y[rows])
@@ -268,19 +247,19 @@ def train(
         common.fit(
             run,
             model,
-            common.Hyper(steps, lr, batch, eval_every, checkpoint_every, warmup=10),
+            options.hyper(warmup=10),
             len(train_x),
             loss_of,
             evaluate(val_x, val_y),
             METRIC,
-            seed,
+            options.seed,
             extra={"vocabulary": vocabulary, "classes": classes},
         )
     return str(run.id)
 
 
 def main(argv: list[str] | None = None) -> None:
-    common.main(train, argv, __doc__, PRESETS, "zoo", "intent-bag", "zoo-text@1")
+    common.main(train, common.parse(argv, __doc__, PRESETS, "zoo", MODEL, "zoo-text@1"))
 
 
 if __name__ == "__main__":

@@ -103,6 +103,15 @@ def test_presets_fill_what_the_command_line_leaves_out():
     assert {k: tiny[k] for k in pose.PRESETS["tiny"]} == pose.PRESETS["tiny"]
 
 
+def test_train_takes_every_flag_as_an_option():
+    import dataclasses
+    import typing
+
+    assert typing.get_type_hints(common.Arguments) == typing.get_type_hints(common.Options)
+    flags = common.parse([], None, text.PRESETS, "zoo", "p", "x")
+    assert set(flags) - {"preset"} == {f.name for f in dataclasses.fields(common.Options)}
+
+
 def test_main_trains_from_the_command_line(settings):
     import daybreak
     from daybreak.tracking.readers import backend
