@@ -46,10 +46,10 @@ def ingest(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from daybreak.lake.ingest import ingest as run_ingest
-    from daybreak.lake.ingest import size, walk
+    from daybreak.lake.ingest import total_size, walk
 
     found = list(walk(paths))
-    total_bytes = sum(size(path) for path, _ in found)
+    total_bytes = total_size(found)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -102,13 +102,23 @@ def read(location: str) -> bytes:
         return bytes(handle.read())
 
 
-def size(location: str) -> int:
-    if not is_remote(location):
-        return Path(location).stat().st_size
+def total_size(files: list[tuple[str, str]]) -> int:
+    """Bytes of ``files`` (as ``walk`` yields them): one listing per remote root, not one
+    request per object."""
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(location, skip_instance_cache=True)
-    return int(fs.size(path))
+    total = sum(Path(p).stat().st_size for p, _ in files if not is_remote(p))
+    wanted = {p for p, _ in files if is_remote(p)}
+    for root in {r for p, r in files if is_remote(p)}:
+        fs, path = fsspec.core.url_to_fs(root, skip_instance_cache=True)
+        protocol = root.split("://", 1)[0]
+        listing = fs.find(path, detail=True) if fs.isdir(path) else {path: fs.info(path)}
+        total += sum(
+            int(info.get("size") or 0)
+            for key, info in listing.items()
+            if f"{protocol}://{key}" in wanted
+        )
+    return total
 
 
 def walk(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:

@@ -74,3 +74,18 @@ def test_ingest_from_an_s3_prefix_with_folder_labels(s3_blobs, tmp_path):  # noq
     assert ingest(lake, [tmp_path / "up"]).added == 0  # the same bytes from disk are duplicates
     with pytest.raises(daybreak.DaybreakError, match="nothing found"):
         ingest(lake, [f"s3://{bucket}/nothing-here"])
+
+
+def test_total_size_of_an_s3_prefix_in_one_listing(s3_blobs, tmp_path):  # noqa: F811
+    import boto3
+
+    from daybreak.lake.ingest import total_size, walk
+
+    bucket = s3_blobs.split("/")[2]
+    client = boto3.client("s3")
+    paths = make_images(tmp_path / "up", {"cat": 2})
+    for path in paths:
+        client.upload_file(str(path), bucket, f"sized/{path.name}")
+    local = tmp_path / "up" / "cat"
+    found = list(walk([f"s3://{bucket}/sized", str(local)]))
+    assert total_size(found) == 2 * sum(p.stat().st_size for p in paths)
