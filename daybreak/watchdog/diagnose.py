@@ -96,9 +96,26 @@ def _upto(history: History, now: float) -> History:
     return History(history.key, history.steps[keep], history.timestamps[keep], history.values[keep])
 
 
+HEARTBEAT_DEAD_AFTER = 120.0  # seconds without a heartbeat (one every 5 s): the process is gone
+
+
 def _liveness(view: Any, loss: History, now: float) -> list[Finding]:
     if view.record.status != "running" or len(loss.timestamps) < 4:
         return []
+    beat = view.record.last_heartbeat
+    if beat is not None and now - beat > HEARTBEAT_DEAD_AFTER:
+        step = int(loss.steps[-1])
+        return [
+            Finding(
+                "crashed",
+                "critical",
+                step,
+                f"the process stopped sending heartbeats {now - beat:.0f} s ago (last step {step})",
+                "it died without a traceback (killed, OOM-killed, machine lost): resume it from "
+                "its last checkpoint (`daybreak jobs retry` for a queued job)",
+                {"heartbeat_age_s": now - beat},
+            )
+        ]
     intervals = np.diff(np.sort(loss.timestamps))
     found = rules.stalled(float(loss.timestamps.max()), intervals, now, int(loss.steps[-1]))
     return [found] if found else []

@@ -154,7 +154,9 @@ def no_learning(history: History, lr: History | None) -> Finding | None:
         and lr.values[-1] > lr.values[: len(lr.values) // 2].max()
     ):
         return None  # still warming up
-    window = max(window_of(len(values)), len(values) // 8)  # wide: the noise must not look like learning
+    window = max(
+        window_of(len(values)), len(values) // 8
+    )  # wide: the noise must not look like learning
     start = float(np.median(values[:window]))
     smooth = rolling_median(values, window)
     drop = start - float(smooth[window:].min()) if len(smooth) > window else 0.0

@@ -136,7 +136,9 @@ def test_stalled_while_alive_and_not_before(home):
 
     steps, stamps, values = curve(n=300, interval=2.0)
     stamps = stamps - stamps[-1] + time.time() - 4000  # its last step, an hour ago
-    run = put_run("stall", {"train/loss": (steps, stamps, values)}, "running", heartbeat=time.time())
+    run = put_run(
+        "stall", {"train/loss": (steps, stamps, values)}, "running", heartbeat=time.time()
+    )
     last = float(stamps[-1])
     assert "stalled" not in kinds(diagnose(run, now=last + 30))
     assert "stalled" in kinds(diagnose(run, now=last + 3600))
