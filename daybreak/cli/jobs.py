@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -213,16 +215,33 @@ def logs(
         time.sleep(0.5)
 
 
+def _apply(
+    action: Callable[[Any, str], Any],
+    job_ids: list[str],
+    as_json: bool,
+    say: Callable[[Any], str],
+) -> None:
+    """Run a queue action on each job, then print the jobs (or one line each)."""
+    settings = get_settings()
+    records = [action(settings, job_id) for job_id in job_ids]
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    for record in records:
+        console.print(f"{record.id}: {say(record)}")
+
+
 @jobs_app.command("cancel")
-def cancel(job_ids: list[str]) -> None:
+def cancel(job_ids: list[str], as_json: bool = typer.Option(False, "--json")) -> None:
     """Cancel jobs: queued ones at once, running ones are stopped (whole process group)."""
     from daybreak.jobs import service
 
-    for job_id in job_ids:
-        record = service.cancel(get_settings(), job_id)
-        console.print(
-            f"{record.id}: {'cancel requested' if record.status == 'running' else record.status}"
-        )
+    _apply(
+        service.cancel,
+        job_ids,
+        as_json,
+        lambda r: "cancel requested" if r.status == "running" else r.status,
+    )
 
 
 @jobs_app.command("retry")
@@ -230,12 +249,9 @@ def retry(job_ids: list[str], as_json: bool = typer.Option(False, "--json")) -> 
     """Put failed or cancelled jobs back in the queue; they continue their run from its last checkpoint."""
     from daybreak.jobs import service
 
-    records = [service.retry(get_settings(), job_id) for job_id in job_ids]
-    if as_json:
-        print_json([r.to_dict() for r in records])
-        return
-    for record in records:
-        console.print(f"{record.id}: queued again (attempt {record.attempt + 1} next)")
+    _apply(
+        service.retry, job_ids, as_json, lambda r: f"queued again (attempt {r.attempt + 1} next)"
+    )
 
 
 @jobs_app.command("requeue")
@@ -243,12 +259,7 @@ def requeue(job_ids: list[str], as_json: bool = typer.Option(False, "--json")) -
     """Stop running jobs and put them back in the queue (they resume from their checkpoint)."""
     from daybreak.jobs import service
 
-    records = [service.requeue(get_settings(), job_id) for job_id in job_ids]
-    if as_json:
-        print_json([r.to_dict() for r in records])
-        return
-    for record in records:
-        console.print(f"{record.id}: will stop and go back in the queue")
+    _apply(service.requeue, job_ids, as_json, lambda r: "will stop and go back in the queue")
 
 
 def register(app: typer.Typer) -> None:

@@ -169,10 +169,9 @@ class Agent:
         ]
         most_gpus = max((a["gpus"] for a in agents), default=len(self.executor.gpus))
         most_slots = max((a["slots"] for a in agents), default=self.executor.slots)
-        for job in waiting:
-            why = self.executor.can_ever_fit(job)
-            if why and (
-                job.gpus > most_gpus or (not job.gpus and Executor.cpu_slots_of(job) > most_slots)
+        for job in waiting:  # no live agent of this executor is big enough: say why here
+            if self.executor.shortfall(job, most_gpus, most_slots) and (
+                why := self.executor.can_ever_fit(job)
             ):
                 service.fail_unschedulable(self.settings, job, f"can never run: {why}")
 

@@ -91,13 +91,17 @@ class Executor:
             return len(self._free_gpus()) >= job.gpus
         return self._free_slots() >= self.cpu_slots_of(job)
 
+    def shortfall(self, job: JobRecord, gpus: int, slots: int) -> str | None:
+        """None, or why capacity of ``gpus`` GPUs and ``slots`` CPU slots can never run the job."""
+        if job.gpus > gpus:
+            return f"needs {job.gpus} GPU(s); {self.where} has {gpus}"
+        if not job.gpus and self.cpu_slots_of(job) > slots:
+            return f"needs {self.cpu_slots_of(job)} CPU slots; {self.where} has {slots}"
+        return None
+
     def can_ever_fit(self, job: JobRecord) -> str | None:
         """None, or why this executor can never run the job."""
-        if job.gpus > len(self.gpus):
-            return f"needs {job.gpus} GPU(s); {self.where} has {len(self.gpus)}"
-        if not job.gpus and self.cpu_slots_of(job) > self.slots:
-            return f"needs {self.cpu_slots_of(job)} CPU slots; {self.where} has {self.slots}"
-        return None
+        return self.shortfall(job, len(self.gpus), self.slots)
 
     @property
     def where(self) -> str:

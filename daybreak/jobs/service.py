@@ -71,10 +71,6 @@ class JobRecord:
         out["command"] = self.spec.entry.describe()
         return out
 
-    @property
-    def retries_left(self) -> int:
-        return max(0, self.max_retries + 1 - self.attempt)
-
 
 def _record(row: Any) -> JobRecord:
     values = dict(row._mapping)

@@ -254,7 +254,7 @@ def ingest(
     started = time.monotonic()
     report = IngestReport()
     files = list(walk(paths))
-    known = _existing(lake)
+    known = lake.shas()
     labelled = _existing_folder_labels(lake) if folder_labels else set()
     pending = _Pending()
     committer = _Committer(lake, report)
@@ -405,13 +405,6 @@ def _class_label(digest: str, label: str, now: float) -> dict[str, Any]:
         "meta": None,
         "created_at": now,
     }
-
-
-def _existing(lake: Lake) -> set[str]:
-    dataset = lake.open("assets")
-    if dataset is None:
-        return set()
-    return set(dataset.to_table(columns=["sha256"]).column("sha256").to_pylist())
 
 
 def _existing_folder_labels(lake: Lake) -> set[tuple[str, str]]:

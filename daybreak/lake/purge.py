@@ -49,15 +49,17 @@ class CleanupReport:
         return dataclasses.asdict(self)
 
 
-def force_cleanup(lake: Lake, settings: Settings, reason: str = "forced cleanup") -> CleanupReport:
-    """Re-pin or retire every dataset version, then delete every table version but the current."""
+def force_cleanup(
+    lake: Lake,
+    settings: Settings,
+    reason: str = "forced cleanup",
+    present: set[str] | None = None,
+) -> CleanupReport:
+    """Re-pin or retire every dataset version, then delete every table version but the current.
+    ``present``: the current version's assets, when the caller has read them already."""
     report = CleanupReport()
     current = lake.open("assets")
-    present = (
-        set(current.to_table(columns=["sha256"]).column("sha256").to_pylist())
-        if current is not None
-        else set()
-    )
+    present = lake.shas() if present is None else present
     for record in datasets.list_versions(settings):
         if record.purged_at is not None:
             continue
@@ -98,14 +100,9 @@ def purge(lake: Lake, settings: Settings) -> CleanupReport:
             dataset.optimize.compact_files(
                 materialize_deletions=True, materialize_deletions_threshold=0.0
             )
-    report = force_cleanup(lake, settings, "assets it held were deleted and purged")
-    current = lake.open("assets")
-    now = (
-        set()
-        if current is None
-        else set(current.to_table(columns=["sha256"])["sha256"].to_pylist())
-    )
-    report.purged_assets = sorted(stored - now)
+    present = lake.shas()
+    report = force_cleanup(lake, settings, "assets it held were deleted and purged", present)
+    report.purged_assets = sorted(stored - present)
     return report
 
 
@@ -116,8 +113,7 @@ def _every_stored_asset(lake: Lake) -> set[str]:
         return set()
     found: set[str] = set()
     for entry in dataset.versions():
-        old = lake.open("assets", int(entry["version"]))
-        found.update(old.to_table(columns=["sha256"]).column("sha256").to_pylist())
+        found |= lake.shas(int(entry["version"]))
     return found
 
 

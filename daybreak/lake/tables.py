@@ -136,6 +136,13 @@ class Lake:
                 }
         return out
 
+    def shas(self, version: int | None = None) -> set[str]:
+        """The sha256 of every asset in an assets table version (the latest by default)."""
+        dataset = self.open("assets", version)
+        if dataset is None:
+            return set()
+        return set(dataset.to_table(columns=["sha256"]).column("sha256").to_pylist())
+
     def versions(self) -> dict[str, int | None]:
         out: dict[str, int | None] = {}
         for table in ("assets", "annotations"):

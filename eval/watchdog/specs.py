@@ -10,17 +10,10 @@ import math
 import random
 from typing import Any
 
-KINDS = (
-    "nan",
-    "divergence",
-    "loss_spike",
-    "no_learning",
-    "overfitting",
-    "stalled",
-    "crashed",
-    "throughput_drop",
-    "gpu_idle",
-)
+from daybreak.watchdog.findings import KINDS as FINDING_KINDS
+
+# the kinds the corpus injects: every finding kind but those only an error text shows
+KINDS = tuple(k for k in FINDING_KINDS if k not in ("oom", "known_error"))
 HEALTHY = "healthy"
 
 VARIANTS: dict[str, tuple[str, ...]] = {

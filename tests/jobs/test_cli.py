@@ -79,3 +79,12 @@ def test_the_stack_runs_an_agent(settings, project):
         with second as other:
             assert not other["agent"]  # one agent per home: the second stack runs none
     assert done.status == "succeeded"
+
+
+def test_cancel_retry_json(settings, project):
+    script(project, "wait.py", "print(1)\n")
+    (queued,) = json.loads(invoke("submit", "wait.py", "--json").output)
+    cancelled = json.loads(invoke("jobs", "cancel", queued["id"], "--json").output)
+    assert [j["status"] for j in cancelled] == ["cancelled"]
+    retried = json.loads(invoke("jobs", "retry", queued["id"], "--json").output)
+    assert [j["status"] for j in retried] == ["queued"]
