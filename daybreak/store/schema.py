@@ -78,7 +78,11 @@ notes = sa.Table(
     sa.Column("author", sa.String(200), nullable=False, server_default=""),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("model", sa.String(300), nullable=True),  # a registered model ("name" or "name@3")
+    sa.Column("dataset", sa.String(300), nullable=True),  # a dataset or version ("faces@2")
+    sa.Column("log_id", sa.Integer, nullable=True),  # a Daily Log
     sa.Index(None, "run_id"),
+    sa.Index("ix_notes_created_at", "created_at"),
 )
 
 artifacts = sa.Table(
@@ -215,4 +219,106 @@ agents = sa.Table(
     sa.Column("slots", sa.Integer, nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("heartbeat", sa.Float, nullable=False),
+)
+
+findings = sa.Table(  # what the watchdog found: one row per run and kind, updated as it evolves
+    "findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("suggestion", sa.Text, nullable=False),
+    sa.Column("evidence", JSONText, nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("cleared_at", sa.Float, nullable=True),  # no longer seen (after a restart)
+    sa.UniqueConstraint("run_id", "kind"),
+    sa.Index("ix_findings_first_seen", "first_seen"),
+)
+
+watch_actions = sa.Table(  # what the watchdog did about a finding: notified, stopped, restarted
+    "watch_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("finding_id", sa.Integer, nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # notify | stop | restart | skipped
+    sa.Column("finding_kind", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("detail", JSONText, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_watch_actions_at", "at"),
+    sa.Index("ix_watch_actions_run_id", "run_id"),
+)
+
+watch_policies = sa.Table(  # per project: which findings get which action
+    "watch_policies",
+    metadata,
+    sa.Column("project", sa.String(200), primary_key=True),  # "*": every project without one
+    sa.Column("rules", JSONText, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+action_items = sa.Table(
+    "action_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("owner", sa.String(200), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False),  # open | resolved
+    sa.Column("project", sa.String(200), nullable=True),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("finding_id", sa.Integer, nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("resolved_at", sa.Float, nullable=True),
+    sa.Column("resolved_by", sa.String(200), nullable=True),
+    sa.Column("resolution", sa.Text, nullable=True),
+    sa.Index("ix_action_items_status", "status", "created_at"),
+)
+
+daily_logs = sa.Table(
+    "daily_logs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("window_end", sa.Float, nullable=False, unique=True),  # one log per window
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("built_at", sa.Float, nullable=False),
+    sa.Column("headline", sa.Text, nullable=False),
+    sa.Column("content", JSONText, nullable=False),
+)
+
+webhooks = sa.Table(  # where Daily Logs are delivered
+    "webhooks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),  # slack | teams | json | markdown
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "log_id", sa.Integer, sa.ForeignKey("daily_logs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("target", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", sa.Float, nullable=True),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("log_id", "target"),
 )
