@@ -43,6 +43,9 @@ class Settings:
     remote_finish_grace: float = 15.0
     job_slots: int = 0  # CPU jobs run at once by the local executor; 0: one per core
     executor: str = "local"  # where `daybreak submit` sends jobs: local or ray://HOST:PORT
+    timezone: str = ""  # the team's IANA time zone ("Europe/Berlin"); empty: this machine's
+    dailylog_at: str = "09:30"  # local time the Daily Log is built and sent; empty: never
+    watch_interval: float = 5.0  # seconds between the watchdog's passes in `daybreak up`
 
     @property
     def db_url(self) -> str:

@@ -48,6 +48,10 @@ def _register() -> None:
     from daybreak.cli import watch
 
     app.add_typer(watch.watch_app, name="watch")
+    from daybreak.cli import dailylog, notes
+
+    dailylog.register(app)
+    notes.register(app)
     try:
         from daybreak.cli import runs
     except ImportError:
