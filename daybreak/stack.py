@@ -1,5 +1,5 @@
 """The embedded stack that ``daybreak up`` runs in one process: the server and the background
-loops (heartbeat checks now; the agent and the scheduler later)."""
+loops (heartbeat checks, the watchdog, the job agent, the Daily Log's scheduler)."""
 
 from __future__ import annotations
 
@@ -86,22 +86,33 @@ class ServerThread:
 def running_stack(
     settings: Settings, host: str, port: int, monitor_every: float = 10.0, agent: bool = True
 ) -> Iterator[dict[str, Any]]:
-    """Server plus background loops (heartbeat monitor, job agent), stopped on exit."""
+    """Server plus background loops (heartbeat monitor, watchdog, job agent), stopped on
+    exit."""
     from daybreak.jobs.agent import AgentThread
     from daybreak.store.engine import get_database
+    from daybreak.watchdog.monitor import WatchdogThread
 
     get_database(settings.db_url)
     server = ServerThread(settings, host, port).start()
     monitor = HeartbeatMonitor(settings, monitor_every)
     monitor.start()
+    watchdog = WatchdogThread(settings)
+    watchdog.start()
     agents = [AgentThread(settings)]
     if settings.executor != "local":  # the team's Ray cluster gets an agent too
         agents.append(AgentThread(settings, settings.executor))
     started = [a for a in agents if agent and a.start()]
     try:
-        yield {"url": server.url, "server": server, "monitor": monitor, "agent": bool(started)}
+        yield {
+            "url": server.url,
+            "server": server,
+            "monitor": monitor,
+            "watchdog": watchdog,
+            "agent": bool(started),
+        }
     finally:
         for thread in started:
             thread.stop()
+        watchdog.stop()
         monitor.stop()
         server.stop()

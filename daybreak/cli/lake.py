@@ -435,15 +435,26 @@ def show(
     ref: str = typer.Argument(..., help="NAME@VERSION, or NAME for the latest."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """One dataset version: predicate, splits, lake versions, fingerprint."""
+    """One dataset version: predicate, splits, lake versions, fingerprint, notes."""
+    from rich.markup import escape
+
     from daybreak.lake import datasets
+    from daybreak.notes.service import list_notes
+    from daybreak.store.engine import get_database
 
     settings = get_settings()
     record = datasets.get(settings, ref)
     details = {**record.to_dict(), "runs": datasets.runs_using(settings, record)}
+    notes = [  # about the whole dataset or this version of it
+        note
+        for note in list_notes(get_database(settings.db_url), dataset=record.name)
+        if note["dataset"] in (record.name, record.ref)
+    ]
     if as_json:
-        print_json(details)
+        print_json({**details, "notes": notes})
         return
     for key, value in details.items():
         shown = ", ".join(value) if key == "runs" else value
         console.print(f"[bold]{key:>20}[/]  {shown}")
+    for note in notes:
+        console.print(f"[bold]{'note':>20}[/]  {escape(note['author'])}: {escape(note['body'])}")

@@ -141,7 +141,8 @@ class Agent:
             if attempt is None:
                 continue
             if job.cancel_requested:
-                self.executor.stop(job.id, "requeued" if job.reason == "requeue" else "cancelled")
+                requeue = job.reason == "requeue" or (job.reason or "").startswith(service.RESTART)
+                self.executor.stop(job.id, "requeued" if requeue else "cancelled")
             elif job.spec.timeout and job.started_at and now - job.started_at > job.spec.timeout:
                 self.executor.stop(job.id, "timeout")
 

@@ -29,3 +29,15 @@ def job_config() -> dict[str, Any]:
 def job_datasets() -> list[str]:
     """The dataset versions the job was submitted with (``--dataset``)."""
     return [d for d in os.environ.get("DAYBREAK_DATASETS", "").split(",") if d]
+
+
+def remedy() -> dict[str, float]:
+    """What the watchdog changed when it restarted this job (``lr_scale``: multiply the
+    configured learning rate by it; ``clip_grad``: clip the gradient norm to it); {} when it
+    did not. The values are absolute (not relative to the checkpoint), so applying them after
+    every restore is safe."""
+    raw = os.environ.get("DAYBREAK_REMEDY")
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float)}

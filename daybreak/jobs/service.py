@@ -232,6 +232,40 @@ def requeue(settings: Settings, job_id: str) -> JobRecord:
     return get(settings, job.id)
 
 
+RESTART = "restart@"  # reason prefix of a running job the watchdog restarts: restart@STEP
+
+
+def restart(
+    settings: Settings, job_id: str, from_step: int, env: dict[str, str], why: str
+) -> JobRecord:
+    """Stop a running job and queue it again as itself, to continue from the checkpoint at
+    ``from_step`` (-1: from the start) with ``env`` added to its environment. When the old
+    process has ended, what it logged and saved after that step is set aside
+    (:func:`_rewind`), so the next attempt resumes from that checkpoint."""
+    job = get(settings, job_id)
+    if job.status != RUNNING:
+        raise JobStateError(f"job {job.id} is {job.status}", "only running jobs can be restarted")
+    spec = dataclasses.replace(job.spec, env={**job.spec.env, **env})
+    with get_database(settings.db_url).write() as conn:
+        _set(
+            conn,
+            job.id,
+            RUNNING,
+            spec=spec.to_dict(),
+            cancel_requested=True,
+            reason=f"{RESTART}{int(from_step)}",
+        )
+        _event(conn, job.id, job.attempt, "restart-requested", why)
+    return get(settings, job.id)
+
+
+def _rewind(settings: Settings, run_id: str, step: int, now: float) -> None:
+    from daybreak.tracking import checkpoints, points
+
+    points.write_rewind(settings.runs_dir / run_id, step, now)
+    checkpoints.supersede(get_database(settings.db_url), run_id, step)
+
+
 def claim(settings: Settings, worker: str, fits: Any, executor: str = "local") -> JobRecord | None:
     """Take the most urgent queued job that ``fits(job)`` (priority, then age): a job that does
     not fit does not block smaller ones behind it."""
@@ -299,6 +333,9 @@ def finished(
     ``kind``: ``exited`` (its own exit code), ``cancelled``, ``requeued``, ``timeout`` or
     ``lost`` (the process vanished). A failed or lost attempt goes back to the queue while the
     budget lasts; a timeout does not (it would time out again)."""
+    restart_from = _restart_step(settings, job.id) if kind == "requeued" else None
+    if restart_from is not None:  # the old process has ended: set its later path aside first
+        _rewind(settings, job.run_id, restart_from, time.time())
     now = time.time()
     with get_database(settings.db_url).write() as conn:
         current = conn.execute(sa.select(jobs.c.status).where(jobs.c.id == job.id)).scalar()
@@ -316,6 +353,12 @@ def finished(
             values.update(status=SUCCEEDED, ended_at=now, reason=None)
         elif kind == "cancelled":
             values.update(status=CANCELLED, ended_at=now, reason="cancelled")
+        elif kind == "requeued" and restart_from is not None:  # by the watchdog
+            values.update(
+                status=QUEUED,
+                max_retries=job.max_retries + 1,
+                reason=f"restarting from step {restart_from}",
+            )
         elif kind == "requeued":  # preempted: the attempt does not use up the budget
             values.update(status=QUEUED, max_retries=job.max_retries + 1, reason="requeued")
         elif kind in ("exited", "lost") and job.attempt <= job.max_retries:
@@ -327,6 +370,15 @@ def finished(
             values.update(status=FAILED, ended_at=now, reason=why, error=log_tail[-8000:] or None)
         _set(conn, job.id, RUNNING, **values)
     return get(settings, job.id)
+
+
+def _restart_step(settings: Settings, job_id: str) -> int | None:
+    """The step a running job was asked to restart from (see :func:`restart`), if it was."""
+    with get_database(settings.db_url).read() as conn:
+        row = conn.execute(sa.select(jobs.c.status, jobs.c.reason).where(jobs.c.id == job_id)).one()
+    if row.status != RUNNING or not (row.reason or "").startswith(RESTART):
+        return None
+    return int(row.reason[len(RESTART) :])
 
 
 def fail_unschedulable(settings: Settings, job: JobRecord, why: str) -> None:

@@ -7,7 +7,11 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from daybreak.config import Settings
+from daybreak.store.engine import Database
+from daybreak.store.schema import artifacts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,3 +91,28 @@ def prune(settings: Settings, run_id: str, name: str, keep: int) -> None:
     rows.sort(key=lambda r: (r["step"] if r["step"] is not None else -1, r["id"]))
     if len(rows) > keep:
         store.delete_artifacts(rows[:-keep])
+
+
+SUPERSEDED = "@superseded"  # suffix of checkpoints from an abandoned path (kept, never resumed)
+
+
+def supersede(db: Database, run_id: str, after_step: int) -> int:
+    """Set aside the run's checkpoints saved after ``after_step`` (the watchdog restarted it
+    from there): renamed ``NAME@superseded``, their bytes kept, never picked for resuming or
+    pruned as the newest. Returns how many."""
+    with db.write() as conn:
+        rows = conn.execute(
+            sa.select(artifacts.c.id, artifacts.c.name).where(
+                artifacts.c.run_id == run_id,
+                artifacts.c.kind == "checkpoint",
+                artifacts.c.step > after_step,
+                ~artifacts.c.name.endswith(SUPERSEDED),
+            )
+        ).all()
+        for row in rows:
+            conn.execute(
+                artifacts.update()
+                .where(artifacts.c.id == row.id)
+                .values(name=row.name + SUPERSEDED)
+            )
+    return len(rows)

@@ -84,7 +84,41 @@ def by_step(records: np.ndarray) -> np.ndarray:
 
 
 def read_history(run_dir: Path, key: str) -> History:
-    return History.from_records(key, by_step(read_records(run_dir, key)))
+    return History.from_records(key, by_step(drop_rewound(read_records(run_dir, key), run_dir)))
+
+
+REWINDS = "rewinds.json"
+
+
+def write_rewind(run_dir: Path, step: int, at: float) -> None:
+    """Record that the run went back to ``step`` at time ``at`` (restarted from the checkpoint
+    of that step): points logged before ``at`` for later steps belong to the abandoned path."""
+    path = metrics_dir(run_dir) / REWINDS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marks = [*rewinds(run_dir), [int(step), float(at)]]
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(marks))
+    os.replace(temporary, path)
+
+
+def rewinds(run_dir: Path) -> list[list[float]]:
+    try:
+        return list(json.loads((metrics_dir(run_dir) / REWINDS).read_text()))
+    except FileNotFoundError:
+        return []
+
+
+def drop_rewound(
+    records: np.ndarray, run_dir: Path, marks: list[list[float]] | None = None
+) -> np.ndarray:
+    """``records`` without the points an abandoned path logged (see :func:`write_rewind`)."""
+    marks = rewinds(run_dir) if marks is None else marks
+    if not marks or not len(records):
+        return records
+    keep = np.ones(len(records), dtype=bool)
+    for step, at in marks:
+        keep &= ~((records["step"] > step) & (records["ts"] < at))
+    return records if keep.all() else records[keep]
 
 
 class PointFiles:

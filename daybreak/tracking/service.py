@@ -286,34 +286,19 @@ def delete_runs(db: Database, run_ids: Iterable[str]) -> int:
 def add_note(
     db: Database, body: str, run_id: str | None = None, project: str | None = None, author: str = ""
 ) -> int:
-    with db.write() as conn:
-        project_id = ensure_project(conn, project) if project else None
-        if run_id is not None:
-            _load(conn, run_id)
-        result = conn.execute(
-            notes.insert().values(
-                run_id=run_id,
-                project_id=project_id,
-                author=author,
-                body=body,
-                created_at=time.time(),
-            )
-        )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+    """Store a note about a run or a project (see daybreak.notes for every subject)."""
+    from daybreak.notes import service as notes_service
+
+    return notes_service.add_note(db, body, author=author, run_id=run_id, project=project)
 
 
 def list_notes(
     db: Database, run_id: str | None = None, project: str | None = None
 ) -> list[dict[str, Any]]:
-    query = sa.select(notes).order_by(notes.c.created_at)
-    if run_id:
-        query = query.where(notes.c.run_id == run_id)
-    if project:
-        query = query.join(projects, projects.c.id == notes.c.project_id).where(
-            projects.c.name == project
-        )
-    with db.read() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+    """Notes about a run or a project, oldest first (see daybreak.notes for every filter)."""
+    from daybreak.notes import service as notes_service
+
+    return notes_service.list_notes(db, run_id=run_id, project=project)
 
 
 def add_artifact(db: Database, run_id: str, **values: Any) -> dict[str, Any]:

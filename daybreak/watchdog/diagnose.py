@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from daybreak.tracking.points import History
+from daybreak.tracking.records import RunRecord
 from daybreak.watchdog import rules
 from daybreak.watchdog.findings import Finding
 from daybreak.watchdog.roles import find_roles, gpu_util_keys
@@ -56,36 +58,66 @@ def diagnose(run: Any, now: float | None = None) -> list[Finding]:
     import daybreak
 
     view = daybreak.get_run(run) if isinstance(run, str) else run
+    return diagnose_series(view.record, view.metric_keys(), view.history, _log_tail(view), now)
+
+
+def diagnose_series(
+    record: RunRecord,
+    keys: list[str],
+    read: Callable[[str], History],
+    log_text: str = "",
+    now: float | None = None,
+) -> list[Finding]:
+    """Findings about one run given its record, its metric keys, a way to read a key's
+    history (the continuous watchdog passes its cache) and the tail of its log."""
     now = time.time() if now is None else now
-    keys = view.metric_keys()
-    roles = find_roles(keys, view.config if isinstance(view.config, dict) else {})
-    histories = {role: _upto(view.history(key), now) for role, key in roles.items()}
+    found, loss = series_findings(record, keys, read, now)
+    return ranked(found + state_findings(record, loss, log_text, now))
+
+
+def ranked(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then by step."""
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(findings, key=lambda f: (order[f.severity], f.step if f.step is not None else -1))
+
+
+def series_findings(
+    record: RunRecord, keys: list[str], read: Callable[[str], History], now: float
+) -> tuple[list[Finding], History | None]:
+    """What the metric points say (they change only when points arrive); also returns the
+    training loss the liveness checks need."""
+    roles = find_roles(keys, record.config if isinstance(record.config, dict) else {})
+    histories = {role: _upto(read(key), now) for role, key in roles.items()}
     findings: list[Finding] = []
     loss = histories.get("loss")
     for role in ("loss", "grad_norm"):
         if histories.get(role) is not None and (found := rules.nan(histories[role], role)):
             findings.append(found)
-    if loss is not None and len(loss):
-        diverged = rules.divergence(loss)
-        findings += [f for f in (diverged, rules.no_learning(loss, histories.get("lr"))) if f]
-        if diverged is None and (spike := rules.loss_spike(loss)):
-            findings.append(spike)
-        if histories.get("val_loss") is not None and (
-            over := rules.overfitting(loss, histories["val_loss"])
-        ):
-            findings.append(over)
-        if dropped := rules.throughput_drop(loss):
-            findings.append(dropped)
-        findings += _liveness(view, loss, now)
-        for key in gpu_util_keys(keys):
-            if idle := rules.gpu_idle(
-                _upto(view.history(key), now), loss.timestamps, int(loss.steps[-1])
-            ):
-                findings.append(idle)
-                break
-    findings += _ended(view, loss)
-    order = {"critical": 0, "warning": 1, "info": 2}
-    return sorted(findings, key=lambda f: (order[f.severity], f.step if f.step is not None else -1))
+    if loss is None or not len(loss):
+        return findings, loss
+    diverged = rules.divergence(loss)
+    findings += [f for f in (diverged, rules.no_learning(loss, histories.get("lr"))) if f]
+    if diverged is None and (spike := rules.loss_spike(loss)):
+        findings.append(spike)
+    if histories.get("val_loss") is not None and (
+        over := rules.overfitting(loss, histories["val_loss"])
+    ):
+        findings.append(over)
+    if dropped := rules.throughput_drop(loss):
+        findings.append(dropped)
+    for key in gpu_util_keys(keys):
+        if idle := rules.gpu_idle(_upto(read(key), now), loss.timestamps, int(loss.steps[-1])):
+            findings.append(idle)
+            break
+    return findings, loss
+
+
+def state_findings(
+    record: RunRecord, loss: History | None, log_text: str, now: float
+) -> list[Finding]:
+    """What the run's state, heartbeat and log say (they change with time alone)."""
+    live = _liveness(record, loss, now) if loss is not None and len(loss) else []
+    return live + _ended(record, loss, log_text)
 
 
 def _upto(history: History, now: float) -> History:
@@ -99,10 +131,10 @@ def _upto(history: History, now: float) -> History:
 HEARTBEAT_DEAD_AFTER = 120.0  # seconds without a heartbeat (one every 5 s): the process is gone
 
 
-def _liveness(view: Any, loss: History, now: float) -> list[Finding]:
-    if view.record.status != "running" or len(loss.timestamps) < 4:
+def _liveness(record: RunRecord, loss: History, now: float) -> list[Finding]:
+    if record.status != "running" or len(loss.timestamps) < 4:
         return []
-    beat = view.record.last_heartbeat
+    beat = record.last_heartbeat
     if beat is not None and now - beat > HEARTBEAT_DEAD_AFTER:
         step = int(loss.steps[-1])
         return [
@@ -121,12 +153,11 @@ def _liveness(view: Any, loss: History, now: float) -> list[Finding]:
     return [found] if found else []
 
 
-def _ended(view: Any, loss: History | None) -> list[Finding]:
+def _ended(record: RunRecord, loss: History | None, log_text: str) -> list[Finding]:
     """A run that ended without finishing, and errors recognised in its error or log."""
-    record = view.record
     step = int(loss.steps[-1]) if loss is not None and len(loss) else None
     out: list[Finding] = []
-    text = (record.error or "") + "\n" + _log_tail(view)
+    text = (record.error or "") + "\n" + log_text
     for pattern, kind, what, suggestion in KNOWN_ERRORS:
         if match := pattern.search(text):
             out.append(

@@ -325,6 +325,7 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(hyper))
     sampler = torch.Generator().manual_seed(seed + 1)
     start_step = restore(run, model, optimizer, schedule, sampler)
+    hyper = apply_remedy(hyper, optimizer, schedule)
     results: dict[str, float] = {}
     for step in range(start_step, hyper.steps):
         model.train()
@@ -389,6 +390,26 @@ def restore(run: Any, model: Any, optimizer: Any, schedule: Any, sampler: Any) -
         sampler.set_state(state["sampler"].cpu())
     print(f"resumed from the checkpoint at step {state['step']}", flush=True)
     return int(state["step"]) + 1
+
+
+def apply_remedy(hyper: Hyper, optimizer: Any, schedule: Any) -> Hyper:
+    """The change the watchdog restarted this job with (see ``daybreak.jobs.runtime.remedy``):
+    the learning rate scaled from the configured one, and gradients clipped tighter."""
+    from daybreak.jobs.runtime import remedy
+
+    change = remedy()
+    if not change:
+        return hyper
+    if "lr_scale" in change:
+        lr = hyper.lr * change["lr_scale"]
+        schedule.base_lrs = [lr for _ in schedule.base_lrs]
+        factor = schedule.lr_lambdas[0](max(schedule.last_epoch, 0))
+        for group in optimizer.param_groups:
+            group["initial_lr"], group["lr"] = lr, lr * factor
+    if "clip_grad" in change:
+        hyper = dataclasses.replace(hyper, clip=min(hyper.clip, change["clip_grad"]))
+    print(f"the watchdog restarted this job with {change}", flush=True)
+    return hyper
 
 
 def _warmup_cosine(hyper: Hyper) -> Callable[[int], float]:
