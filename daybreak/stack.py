@@ -88,16 +88,22 @@ def running_stack(
 ) -> Iterator[dict[str, Any]]:
     """Server plus background loops (heartbeat monitor, watchdog, job agent), stopped on
     exit."""
+    from daybreak.dailylog.scheduler import DailyLogScheduler
+    from daybreak.dailylog.window import parse_at, team_zone
     from daybreak.jobs.agent import AgentThread
     from daybreak.store.engine import get_database
     from daybreak.watchdog.monitor import WatchdogThread
 
     get_database(settings.db_url)
+    team_zone(settings)  # a bad time zone or hour stops `up` here, saying what to set instead
+    parse_at(settings.dailylog_at)
     server = ServerThread(settings, host, port).start()
     monitor = HeartbeatMonitor(settings, monitor_every)
     monitor.start()
     watchdog = WatchdogThread(settings)
     watchdog.start()
+    scheduler = DailyLogScheduler(settings)
+    scheduler.start()
     agents = [AgentThread(settings)]
     if settings.executor != "local":  # the team's Ray cluster gets an agent too
         agents.append(AgentThread(settings, settings.executor))
@@ -108,11 +114,13 @@ def running_stack(
             "server": server,
             "monitor": monitor,
             "watchdog": watchdog,
+            "dailylog": scheduler,
             "agent": bool(started),
         }
     finally:
         for thread in started:
             thread.stop()
+        scheduler.stop()
         watchdog.stop()
         monitor.stop()
         server.stop()

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import free_port
 
 
@@ -64,3 +66,14 @@ def test_the_sdk_works_without_torch(home, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "pkl"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [("TIMEZONE", "Mars/Olympus_Mons", "does not exist"), ("DAILYLOG_AT", "25:99", "time of day")],
+)
+def test_up_refuses_a_bad_time_zone_or_hour_before_starting(home, monkeypatch, name, value, says):
+    monkeypatch.setenv(f"DAYBREAK_{name}", value)
+    done = daybreak_cli("up", "--port", str(free_port()))
+    assert done.returncode != 0 and says in done.stderr
+    assert "Traceback" not in done.stderr

@@ -108,6 +108,16 @@ def show(
         console.print(
             f"[bold]note[/] {_when(note['created_at'])} {escape(note['author'])}: {escape(note['body'])}"
         )
+    for finding in details.get("findings", []):
+        state = " (cleared)" if finding["cleared_at"] else ""
+        console.print(
+            f"[bold]finding[/] {finding['severity']} {finding['kind']} at step {finding['step']}"
+            f"{state}: {escape(finding['message'])}"
+        )
+    for action in details.get("watch_actions", []):
+        console.print(
+            f"[bold]watchdog[/] {_when(action['at'])} {action['kind']}: {escape(action['message'])}"
+        )
     if record.error:
         console.print("[bold red]error[/]")
         console.print(escape(record.error.rstrip()), style="red")
@@ -276,7 +286,8 @@ def delete(
 
 
 def run_details(store: Any, run: str) -> dict[str, Any]:
-    """One run as ``show`` presents it: the record, metric index, artifacts and notes."""
+    """One run as ``show`` presents it: the record, metric index, artifacts, notes, and (on
+    the local store) datasets read, watchdog findings and actions."""
     record = store.get_run(run)
     details = {
         "run": record.to_dict(),
@@ -286,8 +297,11 @@ def run_details(store: Any, run: str) -> dict[str, Any]:
     }
     if not store.settings.remote:
         from daybreak.lake.datasets import used_by_run
+        from daybreak.watchdog import store as watch_store
 
         details["datasets"] = used_by_run(store.settings, record.id)
+        details["findings"] = watch_store.list_findings(store.db, run_ids=[record.id])
+        details["watch_actions"] = watch_store.list_actions(store.db, run_ids=[record.id])
     return details
 
 
