@@ -26,6 +26,11 @@ DEMO_JOBS = (
     DemoJob(
         "shapes-cnn-lr-too-high", "classification", ("--steps", "300", "--lr", "3.0", "--seed", "1")
     ),
+    DemoJob(  # a bad warm restart (LR x 40 from step 300): the watchdog restarts it at LR x 0.5
+        "shapes-cnn-bad-restart",
+        "classification",
+        ("--steps", "1500", "--lr-jump-at", "300", "--lr-jump", "40", "--seed", "2"),
+    ),
     DemoJob("pose", "pose"),
     DemoJob("face", "face"),
     DemoJob("segmentation", "segmentation"),
@@ -84,13 +89,16 @@ def submit_demo_jobs(settings: Settings, refs: dict[str, str]) -> list[Any]:
     return queued
 
 
-def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
-    """Queue a job for every zoo category, watch the agent train them, return their run ids."""
+def run_demo(settings: Settings, url: str, console: Any, watchdog: Any = None) -> list[str]:
+    """Queue a job for every zoo category, watch the agent train them, then show the morning
+    after (watchdog findings, a note, an action item, the Daily Log); return the run ids."""
     _check_torch()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from daybreak.demo_morning import morning, set_demo_policy, wait_for_watchdog
     from daybreak.jobs import service
 
+    set_demo_policy(settings)
     refs = prepare_lake(settings, console)
     jobs = submit_demo_jobs(settings, refs)
     if not service.live_agents(settings):
@@ -123,8 +131,12 @@ def run_demo(settings: Settings, url: str, console: Any) -> list[str]:
         )
     for job in jobs:
         console.print(f"  {job.name:<26} succeeded  {url}/runs/{job.run_id}")
+    if watchdog is not None:
+        wait_for_watchdog(watchdog, time.time())
+    run_ids = [j.run_id for j in jobs]
+    morning(settings, run_ids, jobs[0].run_id, console)
     console.print(f"Open [link={url}/projects/demo]{url}/projects/demo[/] to see the runs.")
-    return [j.run_id for j in jobs]
+    return run_ids
 
 
 def _state(settings: Settings, job: Any) -> str:

@@ -41,7 +41,7 @@ def test_up_demo_once(home):
 
     settings = get_settings()
     jobs = service.list_jobs(settings, project="demo")
-    assert len(jobs) == 7 and {j.status for j in jobs} == {"succeeded"}
+    assert len(jobs) == 8 and {j.status for j in jobs} == {"succeeded"}
     runs = {r.name: r for r in backend().list_runs(project="demo")}
     assert set(runs) == {j.name for j in jobs}
     assert {t for r in runs.values() for t in r.tags} >= {"demo", *CATEGORIES}
@@ -52,3 +52,24 @@ def test_up_demo_once(home):
     assert datasets.used_by_run(settings, best.id) == ["shapes@1"]
     assert datasets.get(settings, "shapes@1").split_counts["val"] > 0
     assert "lake: classification" in done.stdout and "zoo-pose@1" in done.stdout
+    # the morning after: the watchdog looked, a note and the Daily Log were written
+    assert "watchdog:" in done.stdout and "Daily Log" in done.stdout
+    from daybreak import dailylog
+    from daybreak.notes import service as notes
+    from daybreak.store.engine import get_database
+    from daybreak.watchdog import policy
+
+    log = dailylog.latest(settings)
+    page = settings.home / "dailylog" / f"dailylog-{log['id']}.html"
+    assert "<svg" in page.read_text()
+    db = get_database(settings.db_url)
+    assert notes.list_notes(db, run_id=best.id)
+    assert policy.policies(db)["demo"][0].action == "restart"
+    # the bad warm restart diverged, and the watchdog restarted it with half the learning rate
+    from daybreak.watchdog import store
+
+    bad = runs["shapes-cnn-bad-restart"]
+    (restart,) = [a for a in store.list_actions(db, run_ids=[bad.id]) if a["kind"] == "restart"]
+    assert restart["detail"]["change"]["lr_scale"] == 0.5 and restart["detail"]["from_step"] < 320
+    assert next(j for j in jobs if j.run_id == bad.id).attempt == 2
+    assert daybreak.get_run(bad.id).metrics()["val/acc"].last > 0.9

@@ -37,7 +37,8 @@ def up(
         if demo:
             from daybreak.demo import run_demo, verify_demo
 
-            run_ids = run_demo(settings, stack["url"], console)
+            stack["watchdog"].every = 1.0  # the demo's runs are short: look every second
+            run_ids = run_demo(settings, stack["url"], console, stack["watchdog"])
             if once:
                 verify_demo(stack["url"], run_ids)
                 console.print("demo checked: every run is served")

@@ -127,12 +127,15 @@ class WatchdogThread(threading.Thread):
         self.watchdog = Watchdog(settings)
         self.every = settings.watch_interval if every is None else every
         self.last: PassReport | None = None
+        self.completed_pass_began = 0.0  # unix time the last completed pass began
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            began = time.time()
             try:
-                self.last = self.watchdog.run_pass()
+                self.last = self.watchdog.run_pass(began)
+                self.completed_pass_began = began
             except Exception:  # a locked or unreachable database: try again next time
                 log.exception("watchdog pass failed")
             self._stop_event.wait(self.every)

@@ -110,9 +110,13 @@ def train(
     checkpoint_every: int = 100,
     seed: int = 0,
     dataset: str | None = None,
+    lr_jump_at: int | None = None,
+    lr_jump: float = 1.0,
 ) -> str:
     """Train and log; returns the run id. With ``dataset`` ("shapes@1") the images come from
-    that lake dataset version's train and val splits, else they are generated in memory."""
+    that lake dataset version's train and val splits, else they are generated in memory.
+    ``lr_jump_at``/``lr_jump``: from that step on the schedule's learning rate is multiplied
+    by that factor (a bad warm restart: the demo's fault for the watchdog to catch)."""
     import torch
     from torch import nn
 
@@ -128,6 +132,7 @@ def train(
         "seed": seed,
         "classes": list(CLASSES),
         "dataset": dataset,
+        **({"lr_jump_at": lr_jump_at, "lr_jump": lr_jump} if lr_jump_at is not None else {}),
     }
     run = daybreak.init(
         project=project, name=name, config=config, tags=["zoo", "classification"], resume=resume
@@ -135,7 +140,13 @@ def train(
     model = build_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps))
+        optimizer,
+        lambda s: (
+            min(1.0, (s + 1) / 20)
+            * 0.5
+            * (1 + math.cos(math.pi * s / steps))
+            * (lr_jump if lr_jump_at is not None and s >= lr_jump_at else 1.0)
+        ),
     )
     start = 0
     latest = run.latest_checkpoint()  # a restarted job resumes from its checkpoint
@@ -146,6 +157,9 @@ def train(
         schedule.load_state_dict(state["schedule"])
         start = int(state["step"]) + 1
         print(f"resumed from checkpoint at step {state['step']}")
+    from daybreak.zoo.common import apply_remedy
+
+    clip = apply_remedy(lr, 10.0, optimizer, schedule)
     if dataset:
         train_x, train_y = load_split(dataset, "train")
         val_x, val_y = load_split(dataset, "val")
@@ -161,7 +175,7 @@ def train(
             loss = loss_fn(logits, train_y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             schedule.step()
             run.log(
@@ -207,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dataset", default=None, help="a lake dataset version, e.g. shapes@1")
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--lr-jump-at", type=int, help="from this step the LR is multiplied...")
+    parser.add_argument("--lr-jump", type=float, default=1.0, help="...by this (a bad restart)")
     args = parser.parse_args(argv)
     train(
         args.steps,
@@ -218,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         dataset=args.dataset,
         checkpoint_every=args.checkpoint_every,
+        lr_jump_at=args.lr_jump_at,
+        lr_jump=args.lr_jump,
     )
 
 

@@ -325,7 +325,7 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(hyper))
     sampler = torch.Generator().manual_seed(seed + 1)
     start_step = restore(run, model, optimizer, schedule, sampler)
-    hyper = apply_remedy(hyper, optimizer, schedule)
+    hyper = dataclasses.replace(hyper, clip=apply_remedy(hyper.lr, hyper.clip, optimizer, schedule))
     results: dict[str, float] = {}
     for step in range(start_step, hyper.steps):
         model.train()
@@ -392,24 +392,22 @@ def restore(run: Any, model: Any, optimizer: Any, schedule: Any, sampler: Any) -
     return int(state["step"]) + 1
 
 
-def apply_remedy(hyper: Hyper, optimizer: Any, schedule: Any) -> Hyper:
-    """The change the watchdog restarted this job with (see ``daybreak.jobs.runtime.remedy``):
-    the learning rate scaled from the configured one, and gradients clipped tighter."""
+def apply_remedy(lr: float, clip: float, optimizer: Any, schedule: Any) -> float:
+    """Apply the change the watchdog restarted this job with (see
+    ``daybreak.jobs.runtime.remedy``) to a restored optimizer and LambdaLR schedule: the
+    learning rate scaled from the configured ``lr``; returns the gradient clip to use."""
     from daybreak.jobs.runtime import remedy
 
     change = remedy()
-    if not change:
-        return hyper
     if "lr_scale" in change:
-        lr = hyper.lr * change["lr_scale"]
-        schedule.base_lrs = [lr for _ in schedule.base_lrs]
+        scaled = lr * change["lr_scale"]
+        schedule.base_lrs = [scaled for _ in schedule.base_lrs]
         factor = schedule.lr_lambdas[0](max(schedule.last_epoch, 0))
         for group in optimizer.param_groups:
-            group["initial_lr"], group["lr"] = lr, lr * factor
-    if "clip_grad" in change:
-        hyper = dataclasses.replace(hyper, clip=min(hyper.clip, change["clip_grad"]))
-    print(f"the watchdog restarted this job with {change}", flush=True)
-    return hyper
+            group["initial_lr"], group["lr"] = scaled, scaled * factor
+    if change:
+        print(f"the watchdog restarted this job with {change}", flush=True)
+    return min(clip, change.get("clip_grad", clip))
 
 
 def _warmup_cosine(hyper: Hyper) -> Callable[[int], float]:

@@ -1,0 +1,69 @@
+"""The demo's morning after: what the watchdog found in the demo's runs and did about it, a
+note and an action item, and the Daily Log over the demo, written as a standalone HTML page."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from daybreak.config import Settings
+
+DEMO_POLICY = ("divergence", "nan")  # restarted with half the learning rate, clipped gradients
+
+
+def set_demo_policy(settings: Settings) -> None:
+    """The demo project restarts diverging or NaN runs from their last good checkpoint."""
+    from daybreak.store.engine import get_database
+    from daybreak.watchdog import policy
+
+    rules = [
+        policy.make_rule(list(DEMO_POLICY), "restart", lr_scale=0.5, clip_grad=1.0),
+        policy.make_rule([], "notify"),
+    ]
+    policy.set_policy(get_database(settings.db_url), "demo", rules)
+
+
+def wait_for_watchdog(watchdog: Any, after: float, timeout: float = 60.0) -> None:
+    """Until the watchdog thread of ``daybreak up`` has completed a pass begun after ``after``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and watchdog.completed_pass_began < after:
+        time.sleep(0.2)
+
+
+def morning(settings: Settings, run_ids: list[str], best_run: str, console: Any) -> Path:
+    """Print the findings and actions, write a note and an action item, build the Daily Log
+    and write it as HTML; returns the page's path."""
+    from daybreak import dailylog
+    from daybreak.notes import service as notes
+    from daybreak.store.engine import get_database
+    from daybreak.watchdog import store
+
+    db = get_database(settings.db_url)
+    found = store.list_findings(db, run_ids=run_ids)
+    for finding in found:
+        console.print(
+            f"watchdog: {finding['run_name']:<24} {finding['severity']:<8} {finding['kind']}: "
+            f"{finding['message']}"
+        )
+    for action in store.list_actions(db, run_ids=run_ids):
+        console.print(f"watchdog: {action['run_name']:<24} {action['kind']}: {action['message']}")
+    if not found:
+        console.print("watchdog: no findings in the demo's runs")
+    notes.add_note(
+        db,
+        "The shapes classifier is the reference for the demo day: keep its config.",
+        author="demo",
+        run_id=best_run,
+    )
+    worst = next((f for f in found if f["severity"] != "info"), None)
+    if worst is not None:
+        item = notes.action_item_from_finding(db, worst["id"], owner="demo", created_by="demo")
+        console.print(f"action item {item}: look into {worst['kind']} on {worst['run_name']}")
+    log = dailylog.build(settings)
+    page = settings.home / "dailylog" / f"dailylog-{log['id']}.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(dailylog.render(log, "html"))
+    console.print(f"Daily Log {log['id']}: {log['headline']}")
+    console.print(f"  written to {page} (also `daybreak dailylog show {log['id']}`)")
+    return page
