@@ -16,7 +16,7 @@ from daybreak.config import Settings
 from daybreak.store.engine import get_database
 from daybreak.store.schema import projects, runs
 from daybreak.tracking.records import RunRecord
-from daybreak.watchdog import policy, remedy, store
+from daybreak.watchdog import alerts, policy, remedy, store
 from daybreak.watchdog.cache import RunCache
 from daybreak.watchdog.diagnose import ranked, series_findings, state_findings
 from daybreak.watchdog.findings import Finding
@@ -33,6 +33,7 @@ class PassReport:
     new_findings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     actions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     errors: list[str] = dataclasses.field(default_factory=list)
+    alerts: list[threading.Thread] = dataclasses.field(default_factory=list)  # still sending
     seconds: float = 0.0
 
 
@@ -116,7 +117,9 @@ class Watchdog:
         for finding in new:
             rule = policy.rule_for(rules, record.project, finding["kind"], finding["severity"])
             if self.act and rule is not None:
-                report.actions.append(remedy.act(self.settings, finding, rule))
+                action = remedy.act(self.settings, finding, rule)
+                report.actions.append(action)
+                report.alerts.append(alerts.alert(self.settings, finding, action))
 
 
 class WatchdogThread(threading.Thread):

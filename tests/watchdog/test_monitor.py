@@ -3,6 +3,7 @@ jobs run by a real agent, and runs with broken data that must not stop the loop.
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -179,3 +180,31 @@ def test_restart_from_the_last_good_checkpoint_with_a_lower_learning_rate(
     assert finding["cleared_at"] is not None  # the restarted run no longer diverges
     kinds = [e["kind"] for e in jobs_service.events(settings, job.id)]
     assert "restart-requested" in kinds
+
+
+def test_an_action_is_sent_to_the_webhooks_at_once_and_a_failure_is_recorded(settings):
+    from daybreak.dailylog.webhooks import add_webhook
+    from tests.conftest import free_port
+    from tests.dailylog.conftest import Hook
+
+    hook = Hook()
+    try:
+        add_webhook(settings, "team", hook.url, "slack")
+        add_webhook(settings, "ops", hook.url.replace("/hook", "/json"), "json")
+        add_webhook(settings, "gone", f"http://127.0.0.1:{free_port()}/hook", "teams")
+        steps, stamps, values = curve(300)
+        values = values.copy()
+        values[150] = float("inf")
+        run_id = put_run("inf", {"train/loss": (steps, stamps, values)}, status="running")
+        report = Watchdog(settings).run_pass(float(stamps[-1]) + 1)
+        for sender in report.alerts:
+            sender.join(30)
+        bodies = {r["path"]: json.loads(r["body"]) for r in hook.received}
+        assert "nan in run inf" in bodies["/hook"]["text"] and "step 150" in bodies["/hook"]["text"]
+        assert bodies["/json"]["finding"]["kind"] == "nan"
+        assert bodies["/json"]["action"]["kind"] == "notify"
+    finally:
+        hook.close()
+    actions = store.list_actions(get_database(settings.db_url), run_ids=[run_id])
+    (failed,) = [a for a in actions if a["kind"] == "alert-failed"]
+    assert "could not alert gone" in failed["message"]
