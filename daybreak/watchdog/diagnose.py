@@ -148,7 +148,10 @@ def _liveness(record: RunRecord, loss: History, now: float) -> list[Finding]:
                 {"heartbeat_age_s": now - beat},
             )
         ]
-    intervals = np.diff(np.sort(loss.timestamps))
+    stamps = loss.timestamps
+    if not bool(np.all(stamps[1:] >= stamps[:-1])):  # a clock that went backwards
+        stamps = np.sort(stamps)
+    intervals = np.diff(stamps)
     found = rules.stalled(float(loss.timestamps.max()), intervals, now, int(loss.steps[-1]))
     return [found] if found else []
 
