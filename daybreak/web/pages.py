@@ -30,8 +30,11 @@ MAX_RUNS = 500
 
 def install(app: FastAPI) -> None:
     """Add the pages and the static files (``/static``) to ``app``."""
+    from daybreak.web import dailylog
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(dailylog.pages)
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
