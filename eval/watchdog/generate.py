@@ -72,7 +72,13 @@ def produce(planned: Spec, home: Path) -> Produced:
     reasons = []
     for attempt in range(MAX_ATTEMPTS):
         spec = specs.make(
-            planned.index, planned.kind, planned.variant, planned.quick, planned.corpus, attempt
+            planned.index,
+            planned.kind,
+            planned.variant,
+            planned.quick,
+            planned.corpus,
+            attempt,
+            wide=planned.wide,
         )
         try:
             jsonl, label = train_and_export(spec, home)
@@ -232,7 +238,13 @@ def system_series(
 
 
 def run_id_of(spec: Spec) -> str:
-    return hashlib.sha256(f"daybreak-watchdog-corpus:{spec.index}".encode()).hexdigest()[:12]
+    """Stable per run; the committed corpus's (seed 0, not wide) ids are its index's hash."""
+    name = (
+        f"{spec.index}"
+        if not (spec.corpus or spec.wide)
+        else (f"{spec.corpus}:{'wide' if spec.wide else 'plain'}:{spec.index}")
+    )
+    return hashlib.sha256(f"daybreak-watchdog-corpus:{name}".encode()).hexdigest()[:12]
 
 
 def run_name(spec: Spec) -> str:
@@ -327,10 +339,14 @@ def generate(
     workers: int = 2,
     limit: int | None = None,
     progress: bool = True,
+    wide: bool = False,
+    healthy: int | None = None,
+    per_kind: int | None = None,
 ) -> dict[str, Any]:
-    """Generate a corpus into ``out``; returns its manifest."""
+    """Generate a corpus into ``out``; returns its manifest. ``wide``: a held-out corpus of
+    shapes beyond the committed one's (specs._widen)."""
     started = time.perf_counter()
-    plan = specs.plan(quick, seed)[:limit]
+    plan = specs.plan(quick, seed, wide, healthy, per_kind)[:limit]
     out.mkdir(parents=True, exist_ok=True)
     root = tempfile.mkdtemp(prefix="daybreak-corpus-")
     results: list[Produced] = []
@@ -360,6 +376,7 @@ def generate(
     manifest = {
         "quick": quick,
         "seed": seed,
+        "wide": wide,
         "runs": len(results),
         "healthy": sum(1 for r in results if not r.label["labels"]),
         "labels": dict(Counter(x["kind"] for r in results for x in r.label["labels"])),
@@ -392,10 +409,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--limit", type=int, default=None, help="only the first N planned runs")
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="a held-out corpus: shapes beyond the committed one's (losses to 1e4, 30-12000 "
+        "steps, batches of 2, more schedules, idle GPUs during evaluations, longer pauses)",
+    )
+    parser.add_argument("--healthy", type=int, default=None, help="healthy runs (default 150)")
+    parser.add_argument("--per-kind", type=int, default=None, help="runs per fault kind (14)")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     manifest = generate(
-        args.out, args.quick, args.seed, args.workers, args.limit, progress=not args.quiet
+        args.out,
+        args.quick,
+        args.seed,
+        args.workers,
+        args.limit,
+        progress=not args.quiet,
+        wide=args.wide,
+        healthy=args.healthy,
+        per_kind=args.per_kind,
     )
     print(json.dumps(manifest, indent=2))
     return 0

@@ -34,6 +34,9 @@ FULL = {HEALTHY: 150, **{kind: 14 for kind in KINDS}}
 QUICK = {HEALTHY: 12, **{kind: 2 for kind in KINDS}}
 
 SCHEDULES = ("constant", "warmup_cosine", "step", "sgdr", "linear", "warmup_constant")
+# a held-out ("wide") corpus also draws schedules the committed corpus never has
+WIDE_SCHEDULES = (*SCHEDULES, "cosine", "step3", "exp", "onecycle", "cyclic", "sgdr_fixed")
+WARMED = ("warmup_cosine", "linear", "warmup_constant")
 STYLES = ("plain", "slash", "under", "hf", "declared")
 BASE_TIME = 1_700_000_000.0  # 2023-11-14: the corpus starts well in the past
 
@@ -48,6 +51,7 @@ class Spec:
     variant: str
     quick: bool
     corpus: int = 0  # the corpus seed
+    wide: bool = False  # a held-out corpus: shapes beyond the committed corpus's (see _widen)
     task: str = "cls"  # cls (MLP classifier), reg (MLP regression), cnn (small CNN classifier)
     n_train: int = 20000
     classes: int = 0  # 0: drawn with the data
@@ -77,6 +81,7 @@ class Spec:
     ckpt_pause: float = 0.0
     gpus: int = 0
     gpu_util: float = 90.0
+    eval_util: float = -1.0  # GPU utilisation during evaluations, x gpu_util; < 0: 0.6-0.95
     gpu_key: str = "util_percent"
     status: str = "finished"  # what the run record says at the end: finished, running, stopped
     stop_at: int | None = None  # last step trained when the run does not reach the end
@@ -90,9 +95,21 @@ class Spec:
         return self.steps - 1 if self.stop_at is None else self.stop_at
 
 
-def plan(quick: bool, seed: int = 0) -> list[Spec]:
-    """Every run of a corpus, kinds interleaved so any prefix covers them."""
-    counts = QUICK if quick else FULL
+def plan(
+    quick: bool,
+    seed: int = 0,
+    wide: bool = False,
+    healthy: int | None = None,
+    per_kind: int | None = None,
+) -> list[Spec]:
+    """Every run of a corpus, kinds interleaved so any prefix covers them. ``wide`` draws
+    shapes beyond the committed corpus's (a held-out corpus); ``healthy`` and ``per_kind``
+    override how many runs of each there are."""
+    counts = dict(QUICK if quick else FULL)
+    if healthy is not None:
+        counts[HEALTHY] = healthy
+    if per_kind is not None:
+        counts.update({kind: per_kind for kind in KINDS})
     queues = {kind: _variants(kind, count) for kind, count in counts.items()}
     order: list[tuple[str, str]] = []
     while any(queues.values()):
@@ -103,7 +120,9 @@ def plan(quick: bool, seed: int = 0) -> list[Spec]:
                 for _ in range(max(0, counts[HEALTHY] // max(1, counts["nan"]) - 1)):
                     if queues[HEALTHY]:
                         order.append((HEALTHY, queues[HEALTHY].pop(0)))
-    return [make(i, kind, variant, quick, seed) for i, (kind, variant) in enumerate(order)]
+    return [
+        make(i, kind, variant, quick, seed, wide=wide) for i, (kind, variant) in enumerate(order)
+    ]
 
 
 def _variants(kind: str, count: int) -> list[str]:
@@ -119,13 +138,23 @@ def _variants(kind: str, count: int) -> list[str]:
     return [names[i % len(names)] for i in range(count)]
 
 
-def make(index: int, kind: str, variant: str, quick: bool, seed: int, attempt: int = 0) -> Spec:
+def make(
+    index: int,
+    kind: str,
+    variant: str,
+    quick: bool,
+    seed: int,
+    attempt: int = 0,
+    wide: bool = False,
+) -> Spec:
     """The spec of run ``index``; ``attempt`` > 0 draws it again (when a draw did not show
     the fault it was meant to, or a healthy draw was not healthy)."""
-    spec_seed = seed * 1_000_003 + index * 7919 + attempt * 104_729
+    spec_seed = seed * 1_000_003 + index * 7919 + attempt * 104_729 + (55_555_333 if wide else 0)
     rng = random.Random(spec_seed)
-    spec = Spec(index, spec_seed, kind, variant, quick, seed)
+    spec = Spec(index, spec_seed, kind, variant, quick, seed, wide)
     _shape(spec, rng)
+    if wide:
+        _widen(spec, rng)
     if kind == HEALTHY:
         _healthy(spec, rng)
     else:
@@ -178,30 +207,54 @@ def _shape(spec: Spec, rng: random.Random) -> None:
     spec.t0 = BASE_TIME + spec.index * 20_000 + rng.uniform(0, 10_000)
 
 
+def _widen(spec: Spec, rng: random.Random) -> None:
+    """A held-out shape, beyond the committed corpus's: very short and very long runs, losses
+    up to 1e4, batches of 2, more label noise, more schedules (cosine without warm-up, three
+    step decays, exponential decay, one-cycle, triangular cycles, fixed-length restarts),
+    longer warm-ups, more jitter, GPUs that idle during evaluations, longer pauses."""
+    top = 900 if spec.quick else 12000
+    spec.steps = round(loguniform(rng, 30, top))
+    if spec.task == "cnn":
+        spec.steps = min(max(spec.steps, 150), 500 if spec.quick else 1500)
+    spec.batch = rng.choice((2, 4, 4, 8, 16, 32, 64, 128, 256))
+    if spec.task != "reg":
+        spec.label_noise = rng.choice((0.0, 0.05, 0.1, 0.2))
+    spec.schedule = rng.choice(WIDE_SCHEDULES)
+    warmed = spec.schedule in WARMED or rng.random() < 0.3
+    spec.warmup = -1 if warmed and spec.schedule != "onecycle" else 0
+    spec.loss_scale = 1.0 if rng.random() < 0.35 else loguniform(rng, 1e-3, 1e4)
+    spec.jitter = rng.uniform(0.03, 0.5)
+    spec.gpu_util = rng.uniform(40, 98)
+    spec.eval_util = rng.uniform(0.0, 0.9)
+    spec.ckpt_every = -1 if rng.random() < 0.5 else 0
+
+
 def _derive(spec: Spec, rng: random.Random) -> None:
     """What depends on the run's length and cadence, once a fault has set them: warm-up,
     start-up, evaluations (5-60% of the training time between them, or now and then a long
     one of 5-30 minutes in a long run) and checkpoint pauses."""
     if spec.warmup < 0:
-        spec.warmup = max(1, round(spec.steps * rng.uniform(0.02, 0.1)))
+        spec.warmup = max(1, round(spec.steps * rng.uniform(0.02, 0.2 if spec.wide else 0.1)))
     train_time = spec.steps * spec.cadence
     spec.startup = min(rng.uniform(2, 60), max(2.0, 0.25 * train_time))
     if spec.eval_every < 0:
         spec.eval_every = max(5, round(spec.steps / rng.uniform(6, 30)))
         spec.eval_pause = spec.cadence * spec.eval_every * rng.uniform(0.05, 0.6)
-        if train_time >= 1200 and rng.random() < 0.6:  # a big validation set, generation, mAP
-            spec.eval_pause = rng.uniform(300, 1800)
+        long_eval = (600, 0.6, 3600) if spec.wide else (1200, 0.6, 1800)
+        if train_time >= long_eval[0] and rng.random() < long_eval[1]:  # generation, mAP
+            spec.eval_pause = rng.uniform(300, long_eval[2])
             spec.eval_every = max(spec.eval_every, round(spec.eval_pause / spec.cadence / 2))
-            spec.eval_every = min(spec.eval_every, spec.steps // 3)
+            spec.eval_every = max(1, min(spec.eval_every, spec.steps // 3))
     if spec.ckpt_every < 0:
         spec.ckpt_every = max(10, round(spec.steps / rng.uniform(3, 10)))
-        spec.ckpt_pause = min(rng.uniform(2, 90), max(1.0, 0.25 * spec.ckpt_every * spec.cadence))
+        most = 300 if spec.wide else 90
+        spec.ckpt_pause = min(rng.uniform(2, most), max(1.0, 0.25 * spec.ckpt_every * spec.cadence))
 
 
 def _fit_logging(spec: Spec, rng: random.Random) -> None:
     """Log every step for short runs, every few steps for long ones (a few hundred points)."""
-    if spec.steps <= 600 and rng.random() < 0.7:
-        spec.log_every = 1
+    if (spec.steps <= 600 and rng.random() < 0.7) or (spec.wide and rng.random() < 0.3):
+        spec.log_every = 1  # a wide corpus also logs every step of long runs (up to 12k points)
     else:
         spec.log_every = max(1, round(spec.steps / rng.uniform(150, 600)))
     if spec.kind == "loss_spike" and spec.onset is not None:  # the bad batches get logged:

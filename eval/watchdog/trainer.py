@@ -225,7 +225,29 @@ def schedule(spec: Spec, step: int) -> float:
         return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * position / cycle)))
     if name == "linear":
         return warm * max(0.02, 1 - progress)
-    return warm  # constant, warmup_constant
+    return warm * _wide_schedule(name, step, total, progress)  # constant, warmup_constant, ...
+
+
+def _wide_schedule(name: str, step: int, total: int, progress: float) -> float:
+    """The schedules only a held-out (wide) corpus draws; 1 for constant and warmup_constant."""
+    if name == "cosine":  # no warm-up
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+    if name == "step3":  # x0.3 at 30%, 60% and 90%
+        return float(0.3 ** sum(progress >= edge for edge in (0.3, 0.6, 0.9)))
+    if name == "exp":  # exponential decay to 1%
+        return float(0.01**progress)
+    if name == "onecycle":  # up for 30% from 4%, then cosine down to 0.1%
+        if progress < 0.3:
+            return 0.04 + 0.96 * progress / 0.3
+        return 0.001 + 0.999 * 0.5 * (1 + math.cos(math.pi * (progress - 0.3) / 0.7))
+    if name == "cyclic":  # triangular cycles between 10% and 100%, five of them
+        period = max(10, total // 5)
+        phase = (step % period) / period
+        return 0.1 + 0.9 * (1 - abs(2 * phase - 1))
+    if name == "sgdr_fixed":  # cosine restarts every quarter of the run
+        cycle = max(10, total // 4)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (step % cycle) / cycle))
+    return 1.0
 
 
 def lr_factor(spec: Spec, step: int) -> float:
@@ -580,5 +602,7 @@ def _gpu_util(
     if slow_from is not None and t >= slow_from:
         return float(base / spec.fault["factor"] + rng.normal(0, 1.5))
     if state == "eval":
+        if spec.eval_util >= 0:  # a wide corpus: some evaluations leave the GPU nearly idle
+            return float(base * spec.eval_util * rng.uniform(0.8, 1.2))
         return float(base * rng.uniform(0.6, 0.95))
     return float(base + rng.normal(0, 2.5))

@@ -266,3 +266,26 @@ def test_score_floors() -> None:
     errored = score.score(labels, {"a": [f("crashed", 5)]}, {"h3": "ValueError: boom"})
     assert not errored["passed"]
     assert math.isclose(score.score([], {})["macro_f1"], 0.0)
+
+
+def test_a_held_out_plan_draws_beyond_the_committed_shapes() -> None:
+    """``--wide`` (a held-out corpus) draws shapes the committed corpus never has; without it
+    the plan is the committed corpus's, draw for draw."""
+    from eval.watchdog import specs
+
+    committed = specs.plan(False, 0)
+    assert len(committed) == 276 and not any(s.wide for s in committed)
+    assert all(s.eval_util < 0 and s.schedule in specs.SCHEDULES for s in committed)
+    assert max(s.loss_scale for s in committed) <= 1e3 and min(s.batch for s in committed) >= 4
+    wide = specs.plan(False, 2, wide=True, healthy=150, per_kind=10)
+    assert len(wide) == 150 + 10 * len(KINDS) and all(s.wide for s in wide)
+    assert max(s.loss_scale for s in wide) > 1e3 and min(s.batch for s in wide) == 2
+    assert max(s.steps for s in wide) > 5000 and min(s.steps for s in wide) < 50
+    assert set(specs.WIDE_SCHEDULES) - set(specs.SCHEDULES) <= {s.schedule for s in wide}
+    assert any(s.log_every == 1 and s.steps > 2000 for s in wide)
+    assert all(0 <= s.eval_util <= 0.9 for s in wide)
+    labels = score.load_labels(score.DEFAULT_CORPUS)  # the committed corpus's own draws
+    for spec, label in zip(committed, labels, strict=True):
+        draws = (specs.make(spec.index, spec.kind, spec.variant, False, 0, a) for a in range(12))
+        assert any(generate.shape_of(d) == label["shape"] for d in draws), label["run_id"]
+    assert generate.run_id_of(committed[0]) != generate.run_id_of(wide[0])
