@@ -45,9 +45,15 @@ def record_findings(
                 row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
                 new.append({"id": row_id, "run_id": run_id, "kind": kind, **values})
                 continue
-            if old.cleared_at is not None:
-                values.update(first_seen=now, cleared_at=None)
-                new.append({"id": old.id, "run_id": run_id, "kind": kind, **values})
+            if old.cleared_at is not None:  # seen again; only one of two watchers reopens it
+                reopened = conn.execute(
+                    findings.update()
+                    .where(findings.c.id == old.id, findings.c.cleared_at.is_not(None))
+                    .values(first_seen=now, cleared_at=None, **values)
+                ).rowcount
+                if reopened:
+                    new.append({"id": old.id, "run_id": run_id, "kind": kind, **values})
+                continue
             conn.execute(findings.update().where(findings.c.id == old.id).values(**values))
         gone = [
             row.id for kind, row in stored.items() if kind not in current and not row.cleared_at
