@@ -82,6 +82,25 @@ def _with_run(table: sa.Table) -> sa.Select[Any]:
     )
 
 
+def _between(
+    table: sa.Table,
+    stamp: sa.Column[Any],
+    run_ids: list[str] | None,
+    since: float | None,
+    until: float | None,
+) -> sa.Select[Any]:
+    """Rows of ``table`` with their run's name and project, ``stamp`` in ``[since, until)``,
+    oldest first."""
+    query = _with_run(table).order_by(stamp, table.c.id)
+    if run_ids is not None:
+        query = query.where(table.c.run_id.in_(run_ids))
+    if since is not None:
+        query = query.where(stamp >= since)
+    if until is not None:
+        query = query.where(stamp < until)
+    return query
+
+
 def list_findings(
     db: Database,
     run_ids: list[str] | None = None,
@@ -90,13 +109,7 @@ def list_findings(
     include_cleared: bool = True,
 ) -> list[dict[str, Any]]:
     """Stored findings (with ``run_name`` and ``project``), first seen in ``[since, until)``."""
-    query = _with_run(findings).order_by(findings.c.first_seen, findings.c.id)
-    if run_ids is not None:
-        query = query.where(findings.c.run_id.in_(run_ids))
-    if since is not None:
-        query = query.where(findings.c.first_seen >= since)
-    if until is not None:
-        query = query.where(findings.c.first_seen < until)
+    query = _between(findings, findings.c.first_seen, run_ids, since, until)
     if not include_cleared:
         query = query.where(findings.c.cleared_at.is_(None))
     with db.read() as conn:
@@ -143,12 +156,6 @@ def list_actions(
     until: float | None = None,
 ) -> list[dict[str, Any]]:
     """Actions taken (with ``run_name`` and ``project``) in ``[since, until)``, oldest first."""
-    query = _with_run(watch_actions).order_by(watch_actions.c.at, watch_actions.c.id)
-    if run_ids is not None:
-        query = query.where(watch_actions.c.run_id.in_(run_ids))
-    if since is not None:
-        query = query.where(watch_actions.c.at >= since)
-    if until is not None:
-        query = query.where(watch_actions.c.at < until)
+    query = _between(watch_actions, watch_actions.c.at, run_ids, since, until)
     with db.read() as conn:
         return [dict(row) for row in conn.execute(query).mappings()]
