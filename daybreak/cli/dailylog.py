@@ -169,19 +169,8 @@ def deliveries(
 
 def _stored(which: str) -> dict[str, Any]:
     from daybreak.dailylog import service
-    from daybreak.errors import NotFoundError
 
-    settings = get_settings()
-    if which == "latest":
-        found = service.latest(settings)
-        if found is None:
-            raise NotFoundError("no Daily Log yet", "build one with `daybreak dailylog build`")
-        return found
-    if not which.isdigit():
-        raise ConfigError(
-            f"{which!r} is not a log id", "give a number from `daybreak dailylog ls`, or latest"
-        )
-    return service.get(settings, int(which))
+    return service.find(get_settings(), which)
 
 
 def _emit(log: dict[str, Any], fmt: str, out: Path | None) -> None:

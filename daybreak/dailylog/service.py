@@ -127,6 +127,21 @@ def get(settings: Settings, log_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def find(settings: Settings, which: str) -> dict[str, Any]:
+    """A stored log by id, or the newest for ``latest``; a clear error otherwise."""
+    if which == "latest":
+        found = latest(settings)
+        if found is None:
+            raise NotFoundError("no Daily Log yet", "build one with `daybreak dailylog build`")
+        return found
+    if not which.isdigit():
+        raise NotFoundError(
+            f"{which!r} is not a Daily Log id",
+            "give a number from `daybreak dailylog ls`, or latest",
+        )
+    return get(settings, int(which))
+
+
 def latest(settings: Settings) -> dict[str, Any] | None:
     """The log with the latest window, or None before the first."""
     query = sa.select(daily_logs).order_by(daily_logs.c.window_end.desc()).limit(1)

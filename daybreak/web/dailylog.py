@@ -21,15 +21,9 @@ MEDIA = {"markdown": "text/markdown", "html": "text/html", "text": "text/plain"}
 
 
 def _log(request: Request, log_id: str) -> dict[str, Any]:
-    settings = _settings(request)
-    if log_id == "latest":
-        found = dailylog.latest(settings)
-        if found is None:
-            raise NotFoundError("no Daily Log yet", "build one with `daybreak dailylog build`")
-        return found
-    if not log_id.isdigit():
-        raise NotFoundError(f"no Daily Log {log_id!r}", "use a log id or latest")
-    return dailylog.get(settings, int(log_id))
+    from daybreak.dailylog.service import find
+
+    return find(_settings(request), log_id)
 
 
 @api.get("/dailylogs")

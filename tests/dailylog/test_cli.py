@@ -73,7 +73,7 @@ def test_a_failed_delivery_is_shown_and_retried(settings, night, hook):
         (["dailylog", "build", "--format", "pdf"], "unknown format 'pdf'"),
         (["dailylog", "build", "--until", "4000000000"], "future"),
         (["dailylog", "show", "42"], "no Daily Log #42"),
-        (["dailylog", "show", "yesterday"], "not a log id"),
+        (["dailylog", "show", "yesterday"], "not a Daily Log id"),
         (["dailylog", "webhook", "add", "team", "not-a-url", "--format", "slack"], "not an http"),
         (["dailylog", "webhook", "add", "team", "https://x.test/h", "--format", "fax"], "fax"),
         (["dailylog", "webhook", "rm", "nope"], "no webhook named"),
