@@ -106,7 +106,7 @@ def series_findings(
     if dropped := rules.throughput_drop(loss):
         findings.append(dropped)
     for key in gpu_util_keys(keys):
-        if idle := rules.gpu_idle(_upto(read(key), now), loss.timestamps, int(loss.steps[-1])):
+        if idle := rules.gpu_idle(_upto(read(key), now), loss.timestamps, loss.steps):
             findings.append(idle)
             break
     return findings, loss

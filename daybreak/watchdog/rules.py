@@ -98,6 +98,20 @@ def trend(values: np.ndarray) -> Trend:
     return Trend(ends, np.concatenate(levels), noise, LEVEL_BLOCKS * span // NOISE_BLOCKS, tail)
 
 
+_LAST: list[tuple[np.ndarray, int, Trend]] = []  # the last loss's trend, and its array
+
+
+def _trend_of(history: History, values: np.ndarray) -> Trend:
+    """The trend of ``values`` (a prefix of ``history.values``), computed once for the rules
+    that judge the same loss one after the other (divergence, then loss_spike)."""
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0] is history.values and last[1] == len(values):
+        return last[2]
+    shape = trend(values)
+    _LAST[:] = [(history.values, len(values), shape)]
+    return shape
+
+
 def _sliding_max(values: np.ndarray, width: int) -> np.ndarray:
     """For each index, the maximum of the ``width`` values up to it (fewer at the start), in
     O(n): the running maxima within chunks of ``width``, forwards and backwards (van Herk)."""
@@ -172,7 +186,7 @@ def divergence(history: History) -> Finding | None:
     steps, _, values = finite_prefix(history)
     if len(values) < MIN_POINTS:
         return None
-    shape = trend(values)
+    shape = _trend_of(history, values)
     if not len(shape):
         return None
     level = shape.level
@@ -187,7 +201,7 @@ def divergence(history: History) -> Finding | None:
     )
     above = level - best > margin
     confirm = np.maximum(3 * shape.width, (shape.ends + 1) // 20)
-    found = _staying_up(level, best, margin, *_streaks(above, confirm, shape.ends))
+    found = _staying_up(level, best, learned, *_streaks(above, confirm, shape.ends))
     if found is None:
         return None
     hit, began = found
@@ -213,20 +227,23 @@ RISEN_SHARE = 0.4  # a divergence gives back this share of what the loss had lea
 
 
 def _staying_up(
-    level: np.ndarray, best: np.ndarray, margin: np.ndarray, hits: np.ndarray, began: np.ndarray
+    level: np.ndarray, best: np.ndarray, learned: np.ndarray, hits: np.ndarray, began: np.ndarray
 ) -> tuple[int, int] | None:
-    """The first long streak up that stays up: its level still two margins above the best
-    (as high as where it started), or not half-way back down from its top (a warm restart's
-    bump comes down): (decision, its streak's first decision)."""
+    """The first long streak up that stays up: it gave back most of what it had learned (it
+    is about where it started, or higher), or it is not half-way back down from its top (a
+    warm restart's bump comes down): (decision, its streak's first decision)."""
     for first in np.unique(began).tolist():
         mine = hits[began == first]
         top = np.maximum.accumulate(level[first : mine[-1] + 1])[mine - first]
         floor = best[first]
-        high = level[mine] - floor > 2 * margin[mine]
-        staying = high | (level[mine] >= floor + 0.5 * (top - floor))
+        lost = level[mine] - floor >= GIVEN_BACK * learned[mine]
+        staying = lost | (level[mine] >= floor + 0.5 * (top - floor))
         if staying.any():
             return int(mine[np.argmax(staying)]), first
     return None
+
+
+GIVEN_BACK = 0.8  # a loss that gave back 80% of what it learned has not recovered
 
 
 def loss_spike(history: History) -> Finding | None:
@@ -235,7 +252,7 @@ def loss_spike(history: History) -> Finding | None:
     steps, _, values = finite_prefix(history)
     if len(values) < MIN_POINTS:
         return None
-    shape = trend(values)
+    shape = _trend_of(history, values)
     if not len(shape):
         return None
     start = float(np.median(values[:NOISE_BLOCKS]))
@@ -275,7 +292,7 @@ def loss_spike(history: History) -> Finding | None:
     return None
 
 
-SPIKE_NOISE = 14.0  # a spike is this many times the noise above the level before it
+SPIKE_NOISE = 17.0  # a spike is this many times the noise above the level before it
 SPIKE_SCALE = 0.25  # ... and this share of the loss's scale (its level, or what it learned)
 TAIL_FACTOR = 3.0  # ... and 3x the largest excursion of the last 128 blocks (heavy tails)
 SPIKE_HISTORY = 64  # points before one can be a spike: the noise's tail must be known
@@ -285,24 +302,28 @@ MAX_CANDIDATES = 256  # points above the band looked at for a recovery (a jump h
 
 def no_learning(history: History, lr: History | None) -> Finding | None:
     """The loss has not moved from where it started. Checked at growing checkpoints (128,
-    192, 256, 384, ... points), each over the points so far cut in 8 blocks: it learned (for
-    good: no finding, ever) once a block's median is 2% below the first block's plus well
-    beyond the noise; it is not learning when no block got 3% below the first (nor well
-    above it) and the blocks show no downward trend (a plateau before the loss starts to
-    fall has one); else, or while the learning rate is warming up, the next checkpoint
-    decides."""
+    160, 200, 250, ... points, once 200 steps have passed), each over the points so far cut
+    in 8 blocks: it learned (for good: no finding, ever) once a block's median is 2% below
+    the first block's plus well beyond the noise; it is not learning when no block got 3%
+    below the first (nor well above it), the noise is small enough to tell, and the blocks
+    show no downward trend (a plateau before the loss starts to fall has one); else, or
+    while the learning rate is warming up, the next checkpoint decides."""
     steps, _, values = finite_prefix(history)
     checkpoints = _checkpoints(len(values))
     if not checkpoints:
         return None
     for count in checkpoints:
-        if lr is not None and _warming_up(lr, int(steps[count - 1])):
+        if steps[count - 1] - steps[0] < MIN_STEPS or (
+            lr is not None and _warming_up(lr, int(steps[count - 1]))
+        ):
             continue
-        size = count // 8
-        blocks = _block_medians(values[: 8 * size].reshape(8, size))
+        stride = max(1, count // SAMPLE)  # a long run: every stride-th point will do
+        size = count // 8 // stride
+        blocks = _block_medians(values[: 8 * size * stride : stride].reshape(8, size))
         start = float(blocks[0])
         drop = start - float(blocks[1:].min())
-        noise = MAD_TO_SIGMA * float(np.median(np.abs(np.diff(values[:count]))))
+        pairs = np.arange(0, count - 1, stride)
+        noise = MAD_TO_SIGMA * float(np.median(np.abs(values[pairs + 1] - values[pairs])))
         spread = noise * MEDIAN_SE / np.sqrt(size)  # of one block's median
         if drop > LEARNED * abs(start) + 3.5 * spread:
             return None  # it learned
@@ -311,7 +332,7 @@ def no_learning(history: History, lr: History | None) -> Finding | None:
             drop > FLAT * abs(start)
             or 3.5 * spread > SURE * abs(start)  # too noisy to tell yet
             or rise > FLAT * abs(start) + 3.5 * spread
-            or (drop > STILL * abs(start) and _trend_down(values[:count]))
+            or (drop > STILL * abs(start) and _trend_down(values[:count:stride]))
         ):
             continue  # too soon to tell: a plateau the loss is slowly leaving
         return Finding(
@@ -330,14 +351,17 @@ LEARNED = 0.02  # a loss that got 2% (and well beyond its noise) below its start
 FLAT = 0.03  # one that never got 3% below it, with no downward trend, did not, ...
 STILL = 0.01  # ... nor, trend or not, one that never got 1% below it, ...
 SURE = 0.08  # ... once the noise would have let a drop of 8% show
+MIN_STEPS = 200  # optimizer steps: a plateau at the start can last a few hundred
 FIRST_CHECK = 128  # points before no_learning is judged: plateaus at the start are common
+SAMPLE = 4096  # points a checkpoint looks at, at most
 
 
 def _checkpoints(count: int) -> list[int]:
+    """128 points, then a quarter more each time: 128, 160, 200, 250, 312, ..."""
     out, at = [], FIRST_CHECK
     while at <= count:
         out.append(at)
-        at = at * 3 // 2 if at & (at - 1) == 0 else at * 4 // 3  # 128, 192, 256, 384, ...
+        at += at // 4
     return out
 
 
@@ -384,6 +408,9 @@ def overfitting(train: History, val: History) -> Finding | None:
         first = int(best_at[j])
         if values[j] < np.median(values[first + 1 : j + 1]):
             continue  # on its way back down: a bump, not a rise
+        noise = MAD_TO_SIGMA * float(np.median(np.abs(np.diff(values[: j + 1]))))
+        if (values[j - RISEN + 1 : j + 1] - best[j] <= RISE_NOISE * noise).any():
+            continue  # within the validation loss's own noise
         if not _falling(t_steps, t_values, int(steps[first]), int(steps[j])):
             continue
         return Finding(
@@ -407,6 +434,7 @@ def overfitting(train: History, val: History) -> Finding | None:
 RISE = 0.3  # the share of its drop the validation loss must climb back ...
 RISE_FLOOR = 0.02  # ... and at least this share of its best
 RISEN = 3  # ... for this many evaluations in a row
+RISE_NOISE = 3.0  # ... each this many times its own noise above the best
 
 
 def _falling(steps: np.ndarray, values: np.ndarray, since: int, upto: int) -> bool:
@@ -529,19 +557,21 @@ def gpu_idle(util: History, train_ts: np.ndarray, step_at: int | np.ndarray) -> 
 
 
 def _while_training(samples: np.ndarray, train_ts: np.ndarray) -> np.ndarray:
-    """Which samples fall between two training points that came at their usual pace (not
-    across a pause: start-up, evaluation, checkpoint, a hang), judged from the gaps before."""
+    """Which samples were taken while a training step ran: in the last stretch before a
+    training point as long as a usual step (the median of the 16 gaps before), not earlier
+    in a longer gap (an evaluation, a checkpoint, start-up: they come after a point is
+    logged, before the next step starts) nor after the last point (a hang)."""
     train_ts = np.maximum.accumulate(train_ts)  # a clock that went back: no time passed
     gaps = np.diff(train_ts)
-    after = np.searchsorted(train_ts, samples, side="left")  # a sample falls in gap after - 1
+    after = np.searchsorted(train_ts, samples, side="left")  # the next training point
     inside = (after >= 1) & (after < len(train_ts))
     gap = after[inside] - 1
     earlier = np.maximum(gap[:, None] - np.arange(1, USUAL_GAPS + 1), 0)  # the gaps before
     usual = np.median(gaps[earlier], axis=1) if len(gap) else np.empty(0)
     out = np.zeros(len(samples), dtype=bool)
-    out[inside] = gaps[gap] <= PAUSE * np.maximum(usual, 1e-9)
+    out[inside] = train_ts[after[inside]] - samples[inside] <= STEP_SLACK * usual
     return out
 
 
-PAUSE = 4.0  # a gap 4x the usual time between points is a pause, not training
+STEP_SLACK = 1.5  # a step may take this many times the usual time between points
 USUAL_GAPS = 16  # the usual time between points: the median of the 16 gaps before
