@@ -20,7 +20,8 @@ from typing import Any
 from _common import fmt, fmt_ratio, machine
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["log_cost", "throughput", "read", "startup", "train_overhead", "lake", "jobs", "watchdog", "dailylog"]
+SCRIPTS = ["log_cost", "throughput", "read", "startup", "train_overhead", "lake", "jobs", "watchdog", "dailylog",
+           "convert"]
 
 
 def run_one(name: str, quick: bool, out: Path) -> tuple[int, dict[str, Any] | None, float]:

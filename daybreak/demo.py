@@ -29,7 +29,11 @@ DEMO_JOBS = (
     DemoJob(  # a bad warm restart (LR x 40 from step 300): the watchdog restarts it at LR x 0.5
         "shapes-cnn-bad-restart",
         "classification",
-        ("--steps", "1500", "--lr-jump-at", "300", "--lr-jump", "40", "--seed", "2"),
+        # 20 checkpoints kept: the good one must outlive the watchdog's reaction
+        (
+            *("--steps", "1500", "--lr-jump-at", "300", "--lr-jump", "40", "--seed", "2"),
+            *("--keep-checkpoints", "20"),
+        ),
     ),
     DemoJob("pose", "pose"),
     DemoJob("face", "face"),

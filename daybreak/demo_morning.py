@@ -56,6 +56,7 @@ def morning(settings: Settings, run_ids: list[str], best_run: str, console: Any)
         author="demo",
         run_id=best_run,
     )
+    register_best(settings, best_run, console)
     worst = next((f for f in found if f["severity"] != "info"), None)
     if worst is not None:
         item = notes.action_item_from_finding(db, worst["id"], owner="demo", created_by="demo")
@@ -67,3 +68,18 @@ def morning(settings: Settings, run_ids: list[str], best_run: str, console: Any)
     console.print(f"Daily Log {log['id']}: {log['headline']}")
     console.print(f"  written to {page} (also `daybreak dailylog show {log['id']}`)")
     return page
+
+
+def register_best(settings: Settings, best_run: str, console: Any) -> None:
+    """Register the best classifier as ``shapes-cnn`` with the alias ``demo``; a demo whose
+    run cannot be registered says why and goes on."""
+    from daybreak.errors import DaybreakError
+    from daybreak.registry import service
+
+    try:
+        version = service.register_run(settings, best_run, "shapes-cnn", "classification")
+        service.set_alias(settings, version.ref, "demo", "the demo's best classifier", by="demo")
+    except DaybreakError as exc:
+        console.print(f"registry: could not register the best classifier: {exc}")
+        return
+    console.print(f"registry: {version.ref} is shapes-cnn@demo")

@@ -31,6 +31,7 @@ def test_up_demo_once(home):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "demo checked: every run is served" in done.stdout
     assert "shapes-cnn" in done.stdout
+    assert "registry: shapes-cnn@1 is shapes-cnn@demo" in done.stdout
 
     import daybreak
     from daybreak.config import get_settings

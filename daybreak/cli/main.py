@@ -52,6 +52,9 @@ def _register() -> None:
 
     dailylog.register(app)
     notes.register(app)
+    from daybreak.cli import registry
+
+    registry.register(app)
     try:
         from daybreak.cli import runs
     except ImportError:

@@ -322,3 +322,100 @@ deliveries = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("log_id", "target"),
 )
+
+# -- the model registry --------------------------------------------------------------------------
+
+categories = sa.Table(  # families of models; the zoo's six are seeded on first use
+    "categories",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("intended_use", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("category", sa.String(100), sa.ForeignKey("categories.name"), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("owner", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # run | onnx
+    sa.Column("run_id", sa.String(32), nullable=True),  # no FK: lineage outlives a deleted run
+    sa.Column("checkpoint_step", sa.BigInteger, nullable=True),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("lineage", JSONText, nullable=False),
+    sa.Column("signature", JSONText, nullable=False),
+    sa.Column("preprocessing", JSONText, nullable=False),
+    sa.Column("card", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False, server_default=""),
+    sa.UniqueConstraint("model_id", "version"),
+    sa.Index("ix_model_versions_run_id", "run_id"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("alias", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+alias_history = sa.Table(  # every move of an alias, with its note: never updated, never deleted
+    "alias_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("alias", sa.String(100), nullable=False),
+    sa.Column("old_version", sa.Integer, nullable=True),  # None: the alias was new
+    sa.Column("new_version", sa.Integer, nullable=True),  # None: the alias was deleted
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("by", sa.String(200), nullable=False, server_default=""),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_alias_history_model_id", "model_id", "alias"),
+)
+
+exports = sa.Table(  # converted forms of a model version, filled in by daybreak.convert
+    "exports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("target", sa.String(100), nullable=False),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("precision", sa.String(16), nullable=False),
+    sa.Column("uri", sa.Text, nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("report", JSONText, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # ok | failed | unvalidated
+    sa.Column("recommended", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_exports_version_id", "version_id", "target"),
+)

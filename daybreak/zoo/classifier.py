@@ -112,6 +112,7 @@ def train(
     dataset: str | None = None,
     lr_jump_at: int | None = None,
     lr_jump: float = 1.0,
+    keep_checkpoints: int = 2,
 ) -> str:
     """Train and log; returns the run id. With ``dataset`` ("shapes@1") the images come from
     that lake dataset version's train and val splits, else they are generated in memory.
@@ -202,7 +203,7 @@ def train(
                     "schedule": schedule.state_dict(),
                     "step": step,
                 }
-                run.save_checkpoint(state, step=step, keep=2)
+                run.save_checkpoint(state, step=step, keep=keep_checkpoints)
         if accuracy is None:  # the checkpoint was at the end: nothing left to train
             with torch.no_grad():
                 accuracy = float((model(val_x).argmax(1) == val_y).float().mean())
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--lr-jump-at", type=int, help="from this step the LR is multiplied...")
     parser.add_argument("--lr-jump", type=float, default=1.0, help="...by this (a bad restart)")
+    parser.add_argument("--keep-checkpoints", type=int, default=2, help="the newest N are kept")
     args = parser.parse_args(argv)
     train(
         args.steps,
@@ -236,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint_every=args.checkpoint_every,
         lr_jump_at=args.lr_jump_at,
         lr_jump=args.lr_jump,
+        keep_checkpoints=args.keep_checkpoints,
     )
 
 
