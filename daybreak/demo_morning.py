@@ -74,11 +74,11 @@ def register_best(settings: Settings, best_run: str, console: Any) -> None:
     """Register the best classifier as ``shapes-cnn`` with the alias ``demo``; a demo whose
     run cannot be registered says why and goes on."""
     from daybreak.errors import DaybreakError
-    from daybreak.registry import service
+    from daybreak.registry import aliases, service
 
     try:
         version = service.register_run(settings, best_run, "shapes-cnn", "classification")
-        service.set_alias(settings, version.ref, "demo", "the demo's best classifier", by="demo")
+        aliases.set_alias(settings, version.ref, "demo", "the demo's best classifier", by="demo")
     except DaybreakError as exc:
         console.print(f"registry: could not register the best classifier: {exc}")
         return

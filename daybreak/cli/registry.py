@@ -15,7 +15,7 @@ from daybreak.config import get_settings
 from daybreak.errors import ConfigError
 
 if TYPE_CHECKING:
-    from daybreak.registry.service import ModelVersion
+    from daybreak.registry.records import ModelVersion
 
 model_app = typer.Typer(
     help="The model registry: categories, models, versions, aliases and model cards.",
@@ -168,9 +168,9 @@ def diff_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """What differs between two versions: config, metrics, lineage, signature, preprocessing."""
-    from daybreak.registry import service
+    from daybreak.registry import compare
 
-    changes = service.diff(get_settings(), old, new)
+    changes = compare.diff(get_settings(), old, new)
     if as_json:
         print_json(changes)
         return
@@ -198,14 +198,14 @@ def alias_cmd(
 ) -> None:
     """Move an alias to a version (`model alias pose-lite@3 production --note "why"`), remove it
     (`--delete`), or list current aliases and their history (`model alias ls pose-lite`)."""
-    from daybreak.registry import service
+    from daybreak.registry import aliases
 
     settings = get_settings()
     if target == "ls":
         _alias_ls(alias, as_json)
         return
     if delete:
-        move = service.delete_alias(settings, target.partition("@")[0], alias, note)
+        move = aliases.delete_alias(settings, target.partition("@")[0], alias, note)
         if as_json:
             print_json(move.to_dict())
         else:
@@ -213,7 +213,7 @@ def alias_cmd(
                 f"removed {escape(move.model)}@{escape(alias)} (was version {move.old_version})"
             )
         return
-    moved = service.set_alias(settings, target, alias, note)
+    moved = aliases.set_alias(settings, target, alias, note)
     if as_json:
         print_json(moved.to_dict())
     else:
@@ -221,11 +221,11 @@ def alias_cmd(
 
 
 def _alias_ls(name: str, as_json: bool) -> None:
-    from daybreak.registry import service
+    from daybreak.registry import aliases
 
     settings = get_settings()
-    current = service.list_aliases(settings, name)
-    history = service.alias_moves(settings, name)
+    current = aliases.list_aliases(settings, name)
+    history = aliases.alias_moves(settings, name)
     if as_json:
         print_json(
             {"aliases": [a.to_dict() for a in current], "history": [h.to_dict() for h in history]}

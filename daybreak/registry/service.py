@@ -2,11 +2,11 @@
 
 Register a run's checkpoint or an ONNX file as the next numbered version of a model, read
 models and versions back by reference (``NAME``, ``NAME@3``, ``NAME@production``), move
-aliases with a note (every move kept), edit cards, diff two versions, record exports."""
+and edit cards. Aliases, diffs and exports have their own modules (``aliases``, ``compare``,
+``exports``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import os
 import tempfile
@@ -23,98 +23,9 @@ from daybreak.config import Settings
 from daybreak.errors import ConfigError, ConflictError, NotFoundError
 from daybreak.registry import builders, card, categories, lineage, onnx_import, refs
 from daybreak.registry.errors import ModelFormatError
+from daybreak.registry.records import Model, ModelVersion
 from daybreak.store.engine import get_database
-from daybreak.store.schema import alias_history, exports, model_aliases, model_versions, models
-
-EXPORT_STATUSES = ("ok", "failed", "unvalidated")
-
-
-@dataclasses.dataclass(frozen=True)
-class Model:
-    id: int
-    name: str
-    category: str
-    description: str
-    owner: str
-    created_at: float
-    latest: int | None
-    aliases: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelVersion:
-    id: int
-    model: str
-    category: str
-    version: int
-    source: str  # run | onnx
-    run_id: str | None
-    checkpoint_step: int | None
-    uri: str
-    sha256: str
-    size: int
-    lineage: dict[str, Any]
-    signature: dict[str, Any]
-    preprocessing: dict[str, Any]
-    card: str
-    created_at: float
-    created_by: str
-    aliases: list[str]
-
-    @property
-    def ref(self) -> str:
-        return f"{self.model}@{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, **dataclasses.asdict(self)}
-
-
-@dataclasses.dataclass(frozen=True)
-class Alias:
-    model: str
-    alias: str
-    version: int
-    note: str
-    updated_by: str
-    updated_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class AliasMove:
-    model: str
-    alias: str
-    old_version: int | None
-    new_version: int | None
-    note: str
-    by: str
-    at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Export:
-    id: int
-    ref: str
-    target: str
-    format: str
-    precision: str
-    uri: str | None
-    size: int | None
-    report: dict[str, Any]
-    status: str
-    recommended: bool
-    created_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from daybreak.store.schema import model_aliases, model_versions, models
 
 
 def current_user() -> str:
@@ -352,10 +263,10 @@ def list_models(settings: Settings, category: str | None = None) -> list[Model]:
 
 def get_model(settings: Settings, name: str) -> Model:
     with get_database(settings.db_url).read() as conn:
-        return _model_of(conn, _model_row(conn, name))
+        return _model_of(conn, model_row(conn, name))
 
 
-def _model_row(conn: Connection, name: str) -> Any:
+def model_row(conn: Connection, name: str) -> Any:
     row = conn.execute(sa.select(models).where(models.c.name == name)).mappings().first()
     if row is None:
         raise NotFoundError(f"no model {name!r}", "list models with `daybreak model ls`")
@@ -376,11 +287,11 @@ def _model_of(conn: Connection, row: Any) -> Model:
         owner=row["owner"],
         created_at=row["created_at"],
         latest=latest,
-        aliases=_aliases_of(conn, row["id"]),
+        aliases=aliases_of(conn, row["id"]),
     )
 
 
-def _aliases_of(conn: Connection, model_id: int) -> dict[str, int]:
+def aliases_of(conn: Connection, model_id: int) -> dict[str, int]:
     rows = conn.execute(
         sa.select(model_aliases.c.alias, model_aliases.c.version)
         .where(model_aliases.c.model_id == model_id)
@@ -392,7 +303,7 @@ def _aliases_of(conn: Connection, model_id: int) -> dict[str, int]:
 def list_versions(settings: Settings, name: str) -> list[ModelVersion]:
     """Every version of model ``name``, oldest first."""
     with get_database(settings.db_url).read() as conn:
-        row = _model_row(conn, name)
+        row = model_row(conn, name)
         numbers = conn.execute(
             sa.select(model_versions.c.version)
             .where(model_versions.c.model_id == row["id"])
@@ -404,12 +315,12 @@ def list_versions(settings: Settings, name: str) -> list[ModelVersion]:
 def get_version(settings: Settings, ref: str) -> ModelVersion:
     """The version ``ref`` names: ``NAME`` (latest), ``NAME@3`` or ``NAME@alias``."""
     with get_database(settings.db_url).read() as conn:
-        return _resolve(conn, ref)
+        return resolve_in(conn, ref)
 
 
-def _resolve(conn: Connection, ref: str) -> ModelVersion:
+def resolve_in(conn: Connection, ref: str) -> ModelVersion:
     name, selector = refs.parse(ref)
-    row = _model_row(conn, name)
+    row = model_row(conn, name)
     if selector is None:
         number = _model_of(conn, row).latest
         if number is None:
@@ -417,7 +328,7 @@ def _resolve(conn: Connection, ref: str) -> ModelVersion:
     elif isinstance(selector, int):
         number = selector
     else:
-        found = _aliases_of(conn, row["id"])
+        found = aliases_of(conn, row["id"])
         if selector not in found:
             known = ", ".join(found) or "none yet"
             raise NotFoundError(
@@ -443,7 +354,7 @@ def _version(conn: Connection, model: Any, number: int) -> ModelVersion:
             f"model {model['name']!r} has no version {number}",
             f"see its versions with `daybreak model show {model['name']}`",
         )
-    aliases = [a for a, v in _aliases_of(conn, model["id"]).items() if v == number]
+    aliases = [a for a, v in aliases_of(conn, model["id"]).items() if v == number]
     return ModelVersion(
         id=row["id"],
         model=model["name"],
@@ -486,109 +397,6 @@ def load_module(settings: Settings, ref: str) -> Any:
     return builders.build(state["config"], state).module
 
 
-# -- aliases -------------------------------------------------------------------------------------
-
-
-def set_alias(
-    settings: Settings, ref: str, alias: str, note: str = "", by: str | None = None
-) -> Alias:
-    """Point ``alias`` of the model at the version ``ref`` names; the move is kept in history."""
-    refs.check_alias(alias)
-    by = current_user() if by is None else by
-    now = time.time()
-    with get_database(settings.db_url).write() as conn:
-        version = _resolve(conn, ref)
-        model_id = _model_row(conn, version.model)["id"]
-        old = _aliases_of(conn, model_id).get(alias)
-        values = {"version": version.version, "note": note, "updated_by": by, "updated_at": now}
-        if old is None:
-            conn.execute(model_aliases.insert().values(model_id=model_id, alias=alias, **values))
-        else:
-            conn.execute(
-                model_aliases.update()
-                .where(model_aliases.c.model_id == model_id, model_aliases.c.alias == alias)
-                .values(**values)
-            )
-        _history(conn, model_id, alias, old, version.version, note, by, now)
-    return Alias(version.model, alias, version.version, note, by, now)
-
-
-def delete_alias(
-    settings: Settings, name: str, alias: str, note: str = "", by: str | None = None
-) -> AliasMove:
-    """Remove ``alias`` from model ``name``; the removal is kept in history."""
-    by = current_user() if by is None else by
-    now = time.time()
-    with get_database(settings.db_url).write() as conn:
-        model_id = _model_row(conn, name)["id"]
-        old = _aliases_of(conn, model_id).get(alias)
-        if old is None:
-            raise NotFoundError(f"model {name!r} has no alias {alias!r}", "see `model alias ls`")
-        conn.execute(
-            model_aliases.delete().where(
-                model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
-            )
-        )
-        _history(conn, model_id, alias, old, None, note, by, now)
-    return AliasMove(name, alias, old, None, note, by, now)
-
-
-def _history(
-    conn: Connection,
-    model_id: int,
-    alias: str,
-    old: int | None,
-    new: int | None,
-    note: str,
-    by: str,
-    at: float,
-) -> None:
-    conn.execute(
-        alias_history.insert().values(
-            model_id=model_id,
-            alias=alias,
-            old_version=old,
-            new_version=new,
-            note=note,
-            by=by,
-            at=at,
-        )
-    )
-
-
-def list_aliases(settings: Settings, name: str) -> list[Alias]:
-    with get_database(settings.db_url).read() as conn:
-        model_id = _model_row(conn, name)["id"]
-        rows = conn.execute(
-            sa.select(model_aliases)
-            .where(model_aliases.c.model_id == model_id)
-            .order_by(model_aliases.c.alias)
-        ).mappings()
-        return [
-            Alias(name, r["alias"], r["version"], r["note"], r["updated_by"], r["updated_at"])
-            for r in rows
-        ]
-
-
-def alias_moves(settings: Settings, name: str, alias: str | None = None) -> list[AliasMove]:
-    """Every move of the model's aliases (or of one), oldest first."""
-    with get_database(settings.db_url).read() as conn:
-        model_id = _model_row(conn, name)["id"]
-        query = (
-            sa.select(alias_history)
-            .where(alias_history.c.model_id == model_id)
-            .order_by(alias_history.c.id)
-        )
-        if alias is not None:
-            query = query.where(alias_history.c.alias == alias)
-        return [
-            AliasMove(
-                name, r["alias"], r["old_version"], r["new_version"], r["note"], r["by"], r["at"]
-            )
-            for r in conn.execute(query).mappings()
-        ]
-
-
 # -- cards ---------------------------------------------------------------------------------------
 
 
@@ -597,7 +405,7 @@ def set_card(settings: Settings, ref: str, text: str) -> ModelVersion:
     if not text.strip():
         raise ConfigError("the new card is empty", "give a Markdown file with the card's text")
     with get_database(settings.db_url).write() as conn:
-        version = _resolve(conn, ref)
+        version = resolve_in(conn, ref)
         conn.execute(
             model_versions.update().where(model_versions.c.id == version.id).values(card=text)
         )
@@ -609,120 +417,9 @@ def set_card_field(settings: Settings, ref: str, key: str, value: str) -> ModelV
     if not key.strip():
         raise ConfigError("--set-field needs KEY=VALUE", "for example --set-field owner=ana")
     with get_database(settings.db_url).write() as conn:
-        version = _resolve(conn, ref)
+        version = resolve_in(conn, ref)
         text = card.set_field(version.card, key, value)
         conn.execute(
             model_versions.update().where(model_versions.c.id == version.id).values(card=text)
         )
     return get_version(settings, version.ref)
-
-
-# -- diff ----------------------------------------------------------------------------------------
-
-
-def diff(settings: Settings, old_ref: str, new_ref: str) -> dict[str, Any]:
-    """What differs between two versions: ``{section: {key: [old, new]}}`` for config,
-    metrics, lineage (run, datasets, code), signature and preprocessing."""
-    old, new = get_version(settings, old_ref), get_version(settings, new_ref)
-
-    def strip(facts: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in facts.items() if k not in ("config", "metrics")}
-
-    sections = {
-        "config": (old.lineage.get("config", {}), new.lineage.get("config", {})),
-        "metrics": (old.lineage.get("metrics", {}), new.lineage.get("metrics", {})),
-        "lineage": (
-            {**strip(old.lineage), "source": old.source, "sha256": old.sha256},
-            {**strip(new.lineage), "source": new.source, "sha256": new.sha256},
-        ),
-        "signature": (old.signature, new.signature),
-        "preprocessing": (old.preprocessing, new.preprocessing),
-    }
-    out: dict[str, Any] = {"old": old.ref, "new": new.ref}
-    for section, (a, b) in sections.items():
-        flat_a, flat_b = _flatten(a), _flatten(b)
-        out[section] = {
-            k: [flat_a.get(k), flat_b.get(k)]
-            for k in sorted(set(flat_a) | set(flat_b))
-            if flat_a.get(k) != flat_b.get(k)
-        }
-    return out
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as ``{"a.b.0.c": leaf}``."""
-    if isinstance(value, dict) and value:
-        items: list[tuple[str, Any]] = [(str(k), v) for k, v in value.items()]
-    elif isinstance(value, list) and value and any(isinstance(v, dict) for v in value):
-        items = [(str(i), v) for i, v in enumerate(value)]
-    else:
-        return {prefix: value} if prefix else {}
-    out: dict[str, Any] = {}
-    for key, inner in items:
-        out.update(_flatten(inner, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
-# -- exports (filled in by daybreak.convert) ------------------------------------------------------
-
-
-def record_export(
-    settings: Settings,
-    ref: str,
-    target: str,
-    format: str,
-    precision: str,
-    status: str,
-    report: dict[str, Any],
-    uri: str | None = None,
-    size: int | None = None,
-    recommended: bool = False,
-) -> Export:
-    """Store one converted form of a version with its report; a recommended export makes the
-    version's other exports for the same target not recommended."""
-    if status not in EXPORT_STATUSES:
-        raise ConfigError(f"export status {status!r}", f"one of {', '.join(EXPORT_STATUSES)}")
-    if recommended and status != "ok":
-        raise ConfigError("only a validated export (status ok) can be recommended", "")
-    now = time.time()
-    with get_database(settings.db_url).write() as conn:
-        version = _resolve(conn, ref)
-        if recommended:
-            conn.execute(
-                exports.update()
-                .where(exports.c.version_id == version.id, exports.c.target == target)
-                .values(recommended=False)
-            )
-        values: dict[str, Any] = {
-            "target": target,
-            "format": format,
-            "precision": precision,
-            "uri": uri,
-            "size": size,
-            "report": report,
-            "status": status,
-            "recommended": recommended,
-            "created_at": now,
-        }
-        result = conn.execute(exports.insert().values(version_id=version.id, **values))
-        new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    return Export(id=new_id, ref=version.ref, **values)
-
-
-def list_exports(settings: Settings, ref: str) -> list[Export]:
-    with get_database(settings.db_url).read() as conn:
-        version = _resolve(conn, ref)
-        rows = conn.execute(
-            sa.select(exports).where(exports.c.version_id == version.id).order_by(exports.c.id)
-        ).mappings()
-        return [
-            Export(
-                id=r["id"],
-                ref=version.ref,
-                **{k: r[k] for k in ("target", "format", "precision", "uri", "size", "report")},
-                status=r["status"],
-                recommended=bool(r["recommended"]),
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daybreak.errors import ConfigError, ConflictError, NotFoundError
-from daybreak.registry import card, categories, service
+from daybreak.registry import aliases, card, categories, compare, exports, service
 from daybreak.registry.errors import ModelFormatError
 from daybreak.store.engine import get_database
 from daybreak.store.schema import runs
@@ -83,44 +83,44 @@ def test_the_card_is_generated_and_editable(settings, run_id):
 def test_aliases_move_with_notes_and_history(settings, run_id):
     for step in (9, 19, None):
         service.register_run(settings, run_id, "shapes-cnn", "classification", step=step)
-    service.set_alias(settings, "shapes-cnn@1", "production", "first release", by="ana")
+    aliases.set_alias(settings, "shapes-cnn@1", "production", "first release", by="ana")
     assert service.get_version(settings, "shapes-cnn@production").version == 1
-    service.set_alias(settings, "shapes-cnn@3", "production", "better val/acc", by="bo")
-    service.set_alias(settings, "shapes-cnn@production", "staging", "what prod runs")
+    aliases.set_alias(settings, "shapes-cnn@3", "production", "better val/acc", by="bo")
+    aliases.set_alias(settings, "shapes-cnn@production", "staging", "what prod runs")
     assert service.get_version(settings, "shapes-cnn@production").version == 3
     assert service.get_version(settings, "shapes-cnn@staging").aliases == [
         "production",
         "staging",
     ]
     assert service.get_model(settings, "shapes-cnn").aliases == {"production": 3, "staging": 3}
-    moves = service.alias_moves(settings, "shapes-cnn", "production")
+    moves = aliases.alias_moves(settings, "shapes-cnn", "production")
     assert [(m.old_version, m.new_version, m.note, m.by) for m in moves] == [
         (None, 1, "first release", "ana"),
         (1, 3, "better val/acc", "bo"),
     ]
-    service.delete_alias(settings, "shapes-cnn", "staging", "not needed")
-    assert [a.alias for a in service.list_aliases(settings, "shapes-cnn")] == ["production"]
-    assert service.alias_moves(settings, "shapes-cnn", "staging")[-1].new_version is None
+    aliases.delete_alias(settings, "shapes-cnn", "staging", "not needed")
+    assert [a.alias for a in aliases.list_aliases(settings, "shapes-cnn")] == ["production"]
+    assert aliases.alias_moves(settings, "shapes-cnn", "staging")[-1].new_version is None
 
     with pytest.raises(NotFoundError, match="no version 9"):
-        service.set_alias(settings, "shapes-cnn@9", "production")
+        aliases.set_alias(settings, "shapes-cnn@9", "production")
     with pytest.raises(NotFoundError, match="no alias 'staging'"):
         service.get_version(settings, "shapes-cnn@staging")
     with pytest.raises(ConfigError):
-        service.set_alias(settings, "shapes-cnn@1", "latest")
+        aliases.set_alias(settings, "shapes-cnn@1", "latest")
     with pytest.raises(NotFoundError):
-        service.delete_alias(settings, "shapes-cnn", "nope")
+        aliases.delete_alias(settings, "shapes-cnn", "nope")
 
 
 def test_diff_shows_config_metrics_and_lineage(settings, run_id):
     other = train_classifier(settings, lr=1e-3)
     service.register_run(settings, run_id, "shapes-cnn", "classification")
     service.register_run(settings, other, "shapes-cnn", "classification")
-    changes = service.diff(settings, "shapes-cnn@1", "shapes-cnn@2")
+    changes = compare.diff(settings, "shapes-cnn@1", "shapes-cnn@2")
     assert changes["config"]["lr"] == [3e-3, 1e-3]
     assert changes["lineage"]["run_id"] == [run_id, other]
     assert changes["signature"] == {} and changes["preprocessing"] == {}
-    same = service.diff(settings, "shapes-cnn@1", "shapes-cnn@1")
+    same = compare.diff(settings, "shapes-cnn@1", "shapes-cnn@1")
     assert not any(same[k] for k in ("config", "metrics", "lineage", "signature"))
 
 
@@ -181,17 +181,17 @@ def test_a_checkpoint_of_an_unknown_model_is_refused(settings):
 
 def test_exports_are_recorded_for_conversion(settings, run_id):
     service.register_run(settings, run_id, "shapes-cnn", "classification")
-    first = service.record_export(
+    first = exports.record_export(
         settings, "shapes-cnn", "mobile-cpu", "onnx", "fp32", "ok", {"parity": 1e-6}, None, 10, True
     )
-    second = service.record_export(
+    second = exports.record_export(
         settings, "shapes-cnn@1", "mobile-cpu", "onnx", "int8", "ok", {}, recommended=True
     )
-    found = service.list_exports(settings, "shapes-cnn@1")
+    found = exports.list_exports(settings, "shapes-cnn@1")
     assert [(e.id, e.recommended) for e in found] == [(first.id, False), (second.id, True)]
     with pytest.raises(ConfigError):
-        service.record_export(settings, "shapes-cnn", "t", "onnx", "fp32", "great", {})
+        exports.record_export(settings, "shapes-cnn", "t", "onnx", "fp32", "great", {})
     with pytest.raises(ConfigError):
-        service.record_export(
+        exports.record_export(
             settings, "shapes-cnn", "t", "onnx", "fp32", "failed", {}, recommended=True
         )
