@@ -84,7 +84,9 @@ def by_step(records: np.ndarray) -> np.ndarray:
 
 
 def read_history(run_dir: Path, key: str) -> History:
-    return History.from_records(key, by_step(drop_rewound(read_records(run_dir, key), run_dir)))
+    return History.from_records(
+        key, by_step(drop_rewound(read_records(run_dir, key), rewinds(run_dir)))
+    )
 
 
 REWINDS = "rewinds.json"
@@ -108,11 +110,8 @@ def rewinds(run_dir: Path) -> list[list[float]]:
         return []
 
 
-def drop_rewound(
-    records: np.ndarray, run_dir: Path, marks: list[list[float]] | None = None
-) -> np.ndarray:
+def drop_rewound(records: np.ndarray, marks: list[list[float]]) -> np.ndarray:
     """``records`` without the points an abandoned path logged (see :func:`write_rewind`)."""
-    marks = rewinds(run_dir) if marks is None else marks
     if not marks or not len(records):
         return records
     keep = np.ones(len(records), dtype=bool)

@@ -17,15 +17,20 @@ LOG_TAIL = 20_000  # characters of the log kept for recognising known errors
 
 
 class SeriesCache:
-    """One metric file read incrementally: the bytes read so far and the history they make."""
+    """One metric file read incrementally. While its steps only grow and the run was never
+    rewound, the history is the file's records themselves, extended in place; otherwise the
+    raw records are kept and the history rebuilt from them (later writes of a step win,
+    rewound points dropped)."""
 
     def __init__(self, path: Path, key: str) -> None:
         self.path = path
         self.key = key
+        self._reset()
+
+    def _reset(self) -> None:
         self.offset = 0
-        self.records = np.empty(0, dtype=RECORD)
-        self.ordered = True  # steps strictly increasing in write order: no re-sort needed
-        self.history = History(key, *(np.empty(0, dtype=t) for t in ("<i8", "<f8", "<f8")))
+        self.raw: np.ndarray | None = None  # the records in write order, once not in order
+        self.history = History(self.key, *(np.empty(0, dtype=t) for t in ("<i8", "<f8", "<f8")))
 
     def update(self, marks: list[list[float]]) -> bool:
         """Read what was appended since the last call; True when there were new points."""
@@ -33,7 +38,7 @@ class SeriesCache:
             with open(self.path, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 if size < self.offset:  # the file was replaced: start again
-                    self.__init__(self.path, self.key)  # type: ignore[misc]
+                    self._reset()
                 whole = (size - self.offset) // RECORD.itemsize * RECORD.itemsize
                 if not whole:
                     return False
@@ -42,25 +47,31 @@ class SeriesCache:
         except FileNotFoundError:
             return False
         self.offset += whole
-        if self.ordered and len(self.records) and fresh["step"][0] <= self.records["step"][-1]:
-            self.ordered = False
-        if self.ordered and len(fresh) > 1 and not bool(np.all(np.diff(fresh["step"]) > 0)):
-            self.ordered = False
-        self.records = np.concatenate([self.records, fresh])
-        self._rebuild(marks, appended=fresh if self.ordered and not marks else None)
-        return True
-
-    def _rebuild(self, marks: list[list[float]], appended: np.ndarray | None = None) -> None:
-        if appended is not None:  # the common case: append to the arrays already built
+        steps = self.history.steps
+        in_order = bool(np.all(np.diff(fresh["step"]) > 0)) and (
+            not len(steps) or fresh["step"][0] > steps[-1]
+        )
+        if self.raw is None and in_order and not marks:
             old = self.history
             self.history = History(
                 self.key,
-                np.concatenate([old.steps, appended["step"]]),
-                np.concatenate([old.timestamps, appended["ts"]]),
-                np.concatenate([old.values, appended["value"]]),
+                np.concatenate([old.steps, fresh["step"]]),
+                np.concatenate([old.timestamps, fresh["ts"]]),
+                np.concatenate([old.values, fresh["value"]]),
             )
-            return
-        kept = points.by_step(points.drop_rewound(self.records, Path(), marks))
+            return True
+        self.raw = np.concatenate([self.keep_raw(), fresh])
+        self.rebuild(marks)
+        return True
+
+    def keep_raw(self) -> np.ndarray:
+        """From now on keep the records in write order (the history can no longer be them)."""
+        if self.raw is None:
+            self.raw = self.history.to_records()
+        return self.raw
+
+    def rebuild(self, marks: list[list[float]]) -> None:
+        kept = points.by_step(points.drop_rewound(self.keep_raw(), marks))
         self.history = History.from_records(self.key, kept)
 
 
@@ -86,24 +97,24 @@ class RunCache:
         rewound = self._check_rewinds()
         changed = rewound
         for key in keys:
-            series = self.series.get(key)
-            if series is None:
-                path = points.metrics_dir(self.run_dir) / key_filename(key)
-                series = self.series[key] = SeriesCache(path, key)
+            series = self._series(key)
             if series.update(self._marks):
                 changed = True
             elif rewound:
-                series._rebuild(self._marks)
+                series.rebuild(self._marks)
         self._read_log()
         return changed
 
     def history(self, key: str) -> History:
-        series = self.series.get(key)
-        if series is None:
+        if key not in self.series:
+            self._series(key).update(self._marks)
+        return self.series[key].history
+
+    def _series(self, key: str) -> SeriesCache:
+        if key not in self.series:
             path = points.metrics_dir(self.run_dir) / key_filename(key)
-            series = self.series[key] = SeriesCache(path, key)
-            series.update(self._marks)
-        return series.history
+            self.series[key] = SeriesCache(path, key)
+        return self.series[key]
 
     def _check_rewinds(self) -> bool:
         try:
@@ -115,7 +126,7 @@ class RunCache:
         self._marks_stamp = stamp
         self._marks = points.rewinds(self.run_dir)
         for series in self.series.values():
-            series.ordered = False
+            series.keep_raw()
         return True
 
     def _read_log(self) -> None:
