@@ -113,6 +113,13 @@ def list_runs(
     return records[:limit] if limit else records
 
 
+def list_live_runs(db: Database, ended_since: float) -> list[RunRecord]:
+    """The running runs, and those that ended at or after ``ended_since``."""
+    query = _run_select().where(sa.or_(runs.c.status == RUNNING, runs.c.ended_at >= ended_since))
+    with db.read() as conn:
+        return [RunRecord.from_dict(dict(r)) for r in conn.execute(query).mappings()]
+
+
 def list_projects(db: Database) -> list[dict[str, Any]]:
     query = (
         sa.select(

@@ -10,12 +10,10 @@ import threading
 import time
 from typing import Any
 
-import sqlalchemy as sa
-
 from daybreak.config import Settings
 from daybreak.store.engine import get_database
-from daybreak.store.schema import projects, runs
 from daybreak.tracking.records import RunRecord
+from daybreak.tracking.service import list_live_runs
 from daybreak.watchdog import alerts, policy, remedy, store
 from daybreak.watchdog.cache import RunCache
 from daybreak.watchdog.diagnose import ranked, series_findings, state_findings
@@ -78,14 +76,7 @@ class Watchdog:
     def _records(self, now: float) -> list[RunRecord]:
         """The running runs, and those that ended since the last pass (to settle them)."""
         since = now - LOOK_BACK if self._since is None else self._since - 1.0
-        query = (
-            sa.select(runs, projects.c.name.label("project"))
-            .join(projects, projects.c.id == runs.c.project_id)
-            .where(sa.or_(runs.c.status == "running", runs.c.ended_at >= since))
-        )
-        with self.db.read() as conn:
-            rows = conn.execute(query).mappings().all()
-        records = [RunRecord.from_dict(dict(row)) for row in rows]
+        records = list_live_runs(self.db, since)
         if self._since is None:  # the first pass: only ended runs not settled before
             settled = {f["run_id"] for f in store.list_findings(self.db, since=since)}
             records = [r for r in records if r.status == "running" or r.id not in settled]
