@@ -7,10 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pathlib import Path
+
+from daybreak.blobs import BlobStore
 from daybreak.config import Settings
-from daybreak.errors import ConfigError
+from daybreak.errors import ConfigError, NotFoundError
 from daybreak.registry.records import Export
-from daybreak.registry.service import resolve_in
+from daybreak.registry.service import get_version, resolve_in
 from daybreak.store.engine import get_database
 from daybreak.store.schema import exports
 
@@ -58,6 +61,45 @@ def record_export(
         result = conn.execute(exports.insert().values(version_id=version.id, **values))
         new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     return Export(id=new_id, ref=version.ref, **values)
+
+
+SERVING_TARGETS = ("server-gpu", "server-cpu", "mobile-cpu")
+
+
+def recommended_export(settings: Settings, ref: str, target: str | None = None) -> Export:
+    """The recommended export of the version ``ref`` names: for ``target``, else the first
+    target of :data:`SERVING_TARGETS` that has one (then any other target's); ``server-gpu``
+    only where ONNX Runtime sees a GPU. The newest recommendation wins."""
+    found = [e for e in list_exports(settings, ref) if e.recommended and e.status == "ok"]
+    if target is None and not _gpu_available():
+        found = [e for e in found if e.target != "server-gpu"]
+    if target is not None:
+        found = [e for e in found if e.target == target]
+    if not found:
+        version = get_version(settings, ref)
+        where = f"for target {target!r}" if target else "for any target"
+        raise NotFoundError(
+            f"{version.ref} has no recommended export {where}",
+            f"run `daybreak convert {version.ref} --target {target or 'server-cpu'}`",
+        )
+    order = {t: i for i, t in enumerate(SERVING_TARGETS)}
+    return min(found, key=lambda e: (order.get(e.target, len(order)), -e.id))
+
+
+def export_path(settings: Settings, export: Export) -> Path:
+    """A local file with the export's bytes."""
+    if not export.uri:
+        raise NotFoundError(f"export {export.id} of {export.ref} has no file", "convert it again")
+    blobs = BlobStore(settings.blobs_url)
+    return blobs.local_path(blobs.key_of(export.uri))
+
+
+def _gpu_available() -> bool:
+    try:
+        import onnxruntime
+    except ModuleNotFoundError:
+        return False
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 def list_exports(settings: Settings, ref: str) -> list[Export]:
