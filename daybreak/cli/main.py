@@ -55,6 +55,9 @@ def _register() -> None:
     from daybreak.cli import registry
 
     registry.register(app)
+    from daybreak.cli import convert
+
+    convert.register(app)
     try:
         from daybreak.cli import runs
     except ImportError:

@@ -55,3 +55,37 @@ def flipped(reference: Any, pred: Any) -> float:
     import numpy as np
 
     return float((np.asarray(reference).argmax(1) != np.asarray(pred).argmax(1)).mean())
+
+
+def mean_iou(masks: Any) -> Task:
+    """Mean IoU of background and foreground against 0/1 ``masks`` [N, 1, H, W]; predictions
+    are one logit per pixel (foreground where the logit is above 0)."""
+    import numpy as np
+
+    truth = np.asarray(masks) > 0.5
+
+    def score(pred: Any) -> float:
+        fg = np.asarray(pred) > 0
+        ious = []
+        for mine, theirs in ((~fg, ~truth), (fg, truth)):
+            union = int((mine | theirs).sum())
+            ious.append(int((mine & theirs).sum()) / union if union else 1.0)
+        return float(np.mean(ious))
+
+    return Task("miou", score, "other")
+
+
+def detection_map(split: Any) -> Task:
+    """mAP@0.5 of the zoo's detector decoding (heatmap peaks) against the split's boxes."""
+    import numpy as np
+    import torch
+
+    from daybreak.zoo import detection
+
+    truths = detection.box_targets(split)
+
+    def score(pred: Any) -> float:
+        found = detection.decode(torch.from_numpy(np.ascontiguousarray(pred)))
+        return detection.average_precision(found, truths)
+
+    return Task("map@0.5", score, "other")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-
-from pathlib import Path
+from sqlalchemy.engine import Connection
 
 from daybreak.blobs import BlobStore
 from daybreak.config import Settings
@@ -17,7 +18,20 @@ from daybreak.registry.service import get_version, resolve_in
 from daybreak.store.engine import get_database
 from daybreak.store.schema import exports
 
-EXPORT_STATUSES = ("ok", "failed", "unvalidated")
+EXPORT_STATUSES = ("ok", "failed", "unvalidated", "unavailable")
+
+
+@dataclasses.dataclass(frozen=True)
+class NewExport:
+    """One converted form to store: ``uri`` None where nothing was built."""
+
+    format: str
+    precision: str
+    status: str
+    report: dict[str, Any]
+    uri: str | None = None
+    size: int | None = None
+    recommended: bool = False
 
 
 def record_export(
@@ -34,33 +48,54 @@ def record_export(
 ) -> Export:
     """Store one converted form of a version with its report; a recommended export makes the
     version's other exports for the same target not recommended."""
-    if status not in EXPORT_STATUSES:
-        raise ConfigError(f"export status {status!r}", f"one of {', '.join(EXPORT_STATUSES)}")
-    if recommended and status != "ok":
-        raise ConfigError("only a validated export (status ok) can be recommended", "")
-    now = time.time()
+    item = NewExport(format, precision, status, report, uri, size, recommended)
+    _check(item)
     with get_database(settings.db_url).write() as conn:
         version = resolve_in(conn, ref)
         if recommended:
-            conn.execute(
-                exports.update()
-                .where(exports.c.version_id == version.id, exports.c.target == target)
-                .values(recommended=False)
-            )
-        values: dict[str, Any] = {
-            "target": target,
-            "format": format,
-            "precision": precision,
-            "uri": uri,
-            "size": size,
-            "report": report,
-            "status": status,
-            "recommended": recommended,
-            "created_at": now,
-        }
-        result = conn.execute(exports.insert().values(version_id=version.id, **values))
-        new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    return Export(id=new_id, ref=version.ref, **values)
+            _unrecommend(conn, version.id, target)
+        return _insert(conn, version.id, version.ref, target, item)
+
+
+def record_conversion(
+    settings: Settings, ref: str, target: str, items: list[NewExport]
+) -> list[Export]:
+    """Store every candidate of one conversion for ``target`` in one transaction. The new
+    conversion decides the target's recommendation: older exports for it lose theirs, even
+    when no new one is recommended."""
+    for item in items:
+        _check(item)
+    if sum(item.recommended for item in items) > 1:
+        raise ConfigError("one conversion recommends at most one export per target", "")
+    with get_database(settings.db_url).write() as conn:
+        version = resolve_in(conn, ref)
+        _unrecommend(conn, version.id, target)
+        return [_insert(conn, version.id, version.ref, target, item) for item in items]
+
+
+def _check(item: NewExport) -> None:
+    if item.status not in EXPORT_STATUSES:
+        raise ConfigError(f"export status {item.status!r}", f"one of {', '.join(EXPORT_STATUSES)}")
+    if item.recommended and item.status != "ok":
+        raise ConfigError("only a validated export (status ok) can be recommended", "")
+
+
+def _unrecommend(conn: Connection, version_id: int, target: str) -> None:
+    conn.execute(
+        exports.update()
+        .where(exports.c.version_id == version_id, exports.c.target == target)
+        .values(recommended=False)
+    )
+
+
+def _insert(conn: Connection, version_id: int, ref: str, target: str, item: NewExport) -> Export:
+    values: dict[str, Any] = {
+        "target": target,
+        **dataclasses.asdict(item),
+        "created_at": time.time(),
+    }
+    result = conn.execute(exports.insert().values(version_id=version_id, **values))
+    return Export(id=int(result.inserted_primary_key[0]), ref=ref, **values)  # type: ignore[index]
 
 
 SERVING_TARGETS = ("server-gpu", "server-cpu", "mobile-cpu")
