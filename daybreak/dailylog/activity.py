@@ -1,4 +1,4 @@
-"""The rest of the night: the job queue, datasets created, models (once the registry exists),
+"""The rest of the night: the job queue, datasets created, models registered, converted and promoted,
 notes written and action items still open."""
 
 from __future__ import annotations
@@ -52,9 +52,11 @@ def gather_datasets(scope: Scope) -> list[dict[str, Any]]:
 
 
 def gather_models(scope: Scope) -> dict[str, Any]:
-    """Models registered, exported or promoted in the window. The model registry does not
-    exist yet: this stays empty (``available`` False) until the registry fills it in here."""
-    return {"available": False, "registered": [], "exported": [], "promoted": []}
+    """Models registered, converted or promoted (alias moves) in the window."""
+    from daybreak.registry import activity
+
+    with scope.db.read() as conn:
+        return {"available": True, **activity.between(conn, scope.since, scope.until)}
 
 
 def gather_notes(scope: Scope) -> list[dict[str, Any]]:

@@ -169,3 +169,28 @@ def test_unknown_statuses_are_refused(settings, version):
         exports.record_conversion(
             settings, version.ref, "t", [exports.NewExport("onnx", "fp32", "great", {})]
         )
+
+
+def test_the_nights_registry_activity_is_in_the_daily_log(settings, version):
+    from daybreak import dailylog
+    from daybreak.registry import aliases
+
+    done = convert_version(settings, version.ref, "server-cpu", **FAST)
+    aliases.set_alias(settings, version.ref, "production", "beats the baseline", by="ana")
+
+    log = dailylog.build(settings)
+    models = log["content"]["models"]
+    assert [m["ref"] for m in models["registered"]] == ["shapes-cnn@1"]
+    assert models["registered"][0]["metrics"]["val/acc"] == version.lineage["metrics"]["val/acc"]
+    [conversion] = models["exported"]
+    assert conversion["target"] == "server-cpu" and conversion["statuses"] == {"ok": 4}
+    assert conversion["recommended"]["export"] == done.report.recommended
+    [move] = models["promoted"]
+    assert (move["alias"], move["old_version"], move["new_version"]) == ("production", None, 1)
+    text = dailylog.render(log, "markdown")
+    assert "converted shapes-cnn@1 for server-cpu" in text
+    assert f"recommended {done.report.recommended}" in text
+    assert "shapes-cnn@production → version 1" in text and "beats the baseline" in text
+
+    later = dailylog.build(settings)  # the next window starts where this one ended
+    assert later["content"]["models"]["registered"] == []

@@ -93,10 +93,12 @@ def _datasets(content: dict[str, Any], zone: ZoneInfo) -> Section | None:
 
 def _models(content: dict[str, Any], zone: ZoneInfo) -> Section | None:
     models = content["models"]
-    shown = [(verb, m) for verb in ("registered", "exported", "promoted") for m in models[verb]]
-    if not models["available"] or not shown:
+    if not models.get("available"):
         return None
-    return Section("models", "Models", [Item(f"{verb}: {say.model(m)}") for verb, m in shown])
+    items = [say.registered(m, zone) for m in models["registered"]]
+    items += [say.exported(m, zone) for m in models["exported"]]
+    items += [say.promoted(m, zone) for m in models["promoted"]]
+    return Section("models", "Models", items) if items else None
 
 
 def _notes(content: dict[str, Any], zone: ZoneInfo) -> Section | None:

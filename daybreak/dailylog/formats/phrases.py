@@ -141,9 +141,43 @@ def dataset(d: dict[str, Any], zone: ZoneInfo) -> Item:
     )
 
 
-def model(m: dict[str, Any]) -> str:
-    """A registry entry, field by field (the registry will word it better)."""
-    return ", ".join(f"{k}={v}" for k, v in m.items())
+def registered(m: dict[str, Any], zone: ZoneInfo) -> Item:
+    """A model version registered in the window."""
+    origin = f"from run {m['run_name'] or m['run_id']}" if m["run_id"] else "imported from ONNX"
+    metrics = ", ".join(f"{k.removeprefix('val/')} {num(v)}" for k, v in m["metrics"].items())
+    lines = [("", f"{m['category']}, {origin}, by {m['by']}, {local_text(m['at'], zone)}")]
+    if metrics:
+        lines.append(("Metrics", metrics))
+    return Item(f"registered {m['ref']}", lines, level="good")
+
+
+def exported(m: dict[str, Any], zone: ZoneInfo) -> Item:
+    """One conversion of a version for a target: the recommended export, or none."""
+    best = m["recommended"]
+    tried = ", ".join(f"{count} {status}" for status, count in m["statuses"].items())
+    if best is None:
+        return Item(f"converted {m['ref']} for {m['target']}: none recommended", [("", tried)])
+    facts = [f"recommended {best['export']}"]
+    if best["p50_ms"] is not None:
+        facts.append(f"{num(best['p50_ms'])} ms at batch 1")
+    if best["vs_eager"]:
+        facts.append(f"{best['vs_eager']:.1f}x PyTorch")
+    if best["score"] is not None and best["task"]:
+        facts.append(f"{best['task']} {100 * best['score']:.1f}%")
+    return Item(f"converted {m['ref']} for {m['target']}", [("", ", ".join(facts)), ("", tried)])
+
+
+def promoted(m: dict[str, Any], zone: ZoneInfo) -> Item:
+    """An alias moved, added or removed."""
+    alias = f"{m['model']}@{m['alias']}"
+    if m["new_version"] is None:
+        title = f"{alias} removed (was version {m['old_version']})"
+    elif m["old_version"] is None:
+        title = f"{alias} → version {m['new_version']} (new alias)"
+    else:
+        title = f"{alias}: version {m['old_version']} → {m['new_version']}"
+    note = f"“{m['note']}” " if m["note"] else ""
+    return Item(title, [("", f"{note}by {m['by']}, {local_text(m['at'], zone)}")])
 
 
 def note(n: dict[str, Any], zone: ZoneInfo) -> Item:
