@@ -56,7 +56,8 @@ def morning(settings: Settings, run_ids: list[str], best_run: str, console: Any)
         author="demo",
         run_id=best_run,
     )
-    register_best(settings, best_run, console)
+    if register_best(settings, best_run, console):
+        convert_demo_model(settings, console)
     worst = next((f for f in found if f["severity"] != "info"), None)
     if worst is not None:
         item = notes.action_item_from_finding(db, worst["id"], owner="demo", created_by="demo")
@@ -70,9 +71,9 @@ def morning(settings: Settings, run_ids: list[str], best_run: str, console: Any)
     return page
 
 
-def register_best(settings: Settings, best_run: str, console: Any) -> None:
+def register_best(settings: Settings, best_run: str, console: Any) -> bool:
     """Register the best classifier as ``shapes-cnn`` with the alias ``demo``; a demo whose
-    run cannot be registered says why and goes on."""
+    run cannot be registered says why and goes on (False)."""
     from daybreak.errors import DaybreakError
     from daybreak.registry import aliases, service
 
@@ -81,5 +82,24 @@ def register_best(settings: Settings, best_run: str, console: Any) -> None:
         aliases.set_alias(settings, version.ref, "demo", "the demo's best classifier", by="demo")
     except DaybreakError as exc:
         console.print(f"registry: could not register the best classifier: {exc}")
-        return
+        return False
     console.print(f"registry: {version.ref} is shapes-cnn@demo")
+    return True
+
+
+def convert_demo_model(settings: Settings, console: Any) -> None:
+    """Convert shapes-cnn@demo for the server CPU target and show the comparison table."""
+    from daybreak.convert.pipeline import convert_version
+    from daybreak.convert.report import render
+    from daybreak.errors import DaybreakError
+
+    try:
+        done = convert_version(settings, "shapes-cnn@demo", "server-cpu", runs=20)
+    except DaybreakError as exc:
+        console.print(f"convert: shapes-cnn@demo could not be converted: {exc}")
+        return
+    console.print(render(done.report))
+    console.print(
+        f"convert: {done.ref} for server-cpu, {len(done.exports)} exports stored, "
+        f"recommended {done.report.recommended or 'none'} (`daybreak model exports {done.ref}`)"
+    )

@@ -74,3 +74,11 @@ def test_up_demo_once(home):
     assert restart["detail"]["change"]["lr_scale"] == 0.5 and restart["detail"]["from_step"] < 320
     assert next(j for j in jobs if j.run_id == bad.id).attempt == 2
     assert daybreak.get_run(bad.id).metrics()["val/acc"].last > 0.9
+    # the morning after also converted the demo's classifier and the Daily Log says so
+    from daybreak.registry import exports
+
+    recommended = exports.recommended_export(settings, "shapes-cnn@demo", "server-cpu")
+    assert recommended.status == "ok" and recommended.report["dataset"] == "shapes@1"
+    assert "convert: shapes-cnn@1 for server-cpu" in done.stdout
+    converted = log["content"]["models"]["exported"]
+    assert [c["ref"] for c in converted] == ["shapes-cnn@1"]
