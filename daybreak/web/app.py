@@ -33,10 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = LocalBackend(settings)
     _install_errors(app)
     _install_auth(app, settings)
-    from daybreak.web import api, dailylog, ingest
+    from daybreak.web import api, dailylog, ingest, models
 
     app.include_router(api.router)
     app.include_router(dailylog.api)
+    app.include_router(models.api)
     app.include_router(ingest.router)
     _include_pages(app)
     return app

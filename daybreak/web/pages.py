@@ -30,11 +30,12 @@ MAX_RUNS = 500
 
 def install(app: FastAPI) -> None:
     """Add the pages and the static files (``/static``) to ``app``."""
-    from daybreak.web import dailylog
+    from daybreak.web import dailylog, models
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.include_router(dailylog.pages)
+    app.include_router(models.pages)
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
