@@ -4,12 +4,18 @@ registered version, stored in the registry with its reports."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from daybreak.cli.console import console, errors, print_json
 from daybreak.config import get_settings
@@ -51,7 +57,12 @@ def convert_cmd(
     from daybreak.convert.report import render
 
     settings = get_settings()
-    with errors.status("converting") as status:
+    with _progress_bar() as bar:
+        task = bar.add_task("converting", total=None)
+
+        def show(step: str, done: int, total: int) -> None:
+            bar.update(task, description=escape(step), completed=done, total=total)
+
         conversion = convert_version(
             settings,
             ref,
@@ -59,7 +70,7 @@ def convert_cmd(
             dataset=dataset,
             runs=runs,
             max_seconds=max_seconds,
-            progress=lambda step: status.update(escape(step)),
+            progress=show,
         )
     if as_json:
         print_json(conversion.to_dict())
@@ -77,6 +88,18 @@ def convert_cmd(
             if best
             else "[red]none recommended[/]"
         )
+    )
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
     )
 
 
@@ -108,28 +131,12 @@ def exports_cmd(
         console.print(_exports_table(name, [e for e in found if e.target == name]))
 
 
-def _exports_table(target: str, found: list[Export]) -> Table:
-    table = Table(
-        title=f"target {target}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
-    for header in ("id", "export", "status", "p50 ms", "x eager", "score%", "Δpts", "KB", "x fp32"):
-        table.add_column(header, no_wrap=True)
-    for e in found:
-        row = e.report.get("row") or {}
-        name = str(row.get("candidate") or e.format).removeprefix("onnx-")
-        table.add_row(
-            str(e.id),
-            ("★ " if e.recommended else "") + escape(name),
-            e.status,
-            _num(row.get("p50_ms_b1")),
-            _num(row.get("vs_eager")),
-            _num(None if row.get("score") is None else 100 * row["score"]),
-            _num(row.get("drop_points")),
-            "-" if e.size is None else f"{e.size / 1e3:.1f}",
-            _num(row.get("size_vs_fp32")),
-        )
-    return table
+def _exports_table(target: str, found: list[Export]) -> Any:
+    from daybreak.convert.report import table
 
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+    shown = [
+        {**(e.report.get("row") or {}), "status": e.status, "recommended": e.recommended}
+        for e in found
+    ]
+    why = found[-1].report.get("why", "")
+    return table(shown, f"target {target}", why, ids=[e.id for e in found])

@@ -89,7 +89,11 @@ def latency(
 
 
 def file_size(path: Path | str) -> int:
-    return Path(path).stat().st_size
+    """Bytes of a file, or of every file under a folder (a Core ML ``.mlpackage``)."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
 
 
 def op_counts(path: Path | str) -> dict[str, int]:

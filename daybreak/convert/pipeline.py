@@ -8,7 +8,6 @@ import dataclasses
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from daybreak.convert.report import (
     ConversionReport,
     rows,
 )
+from daybreak.convert.search import Progress
 from daybreak.convert.targets import Target, load_target
 from daybreak.registry import exports
 from daybreak.registry.exports import NewExport
@@ -33,7 +33,6 @@ from daybreak.registry.service import artifact_path, get_version, load_module
 
 STATUS = {PASSED: "ok", UNVALIDATED: "unvalidated", FAILED: "failed", ERROR: "failed"}
 STATUS[UNAVAILABLE] = "unavailable"
-Progress = Callable[[str], None]
 
 
 @dataclasses.dataclass
@@ -76,17 +75,16 @@ def convert_version(
     :class:`Target`); ``dataset`` overrides the version's own dataset version."""
     from daybreak.convert.search import convert
 
-    say = progress or (lambda _: None)
+    say = progress or (lambda *_: None)
     chosen = target if isinstance(target, Target) else load_target(target)
     version = get_version(settings, ref)
-    say(f"reading samples for {version.ref}")
+    say(f"reading samples for {version.ref}", 0, 1)
     found = sampling.for_version(settings, version, dataset)
     model: Any = (
         load_module(settings, version.ref)
         if version.source == "run"
         else artifact_path(settings, version)
     )
-    say(f"building and measuring candidates for {chosen.name}")
     with tempfile.TemporaryDirectory(prefix="daybreak-convert-") as tmp:
         report = convert(
             model,
@@ -97,6 +95,7 @@ def convert_version(
             Path(tmp),
             runs=runs,
             max_seconds=max_seconds,
+            progress=say,
         )
         report_rows = {row["candidate"]: row for row in rows(report)}
         conversion_id = uuid.uuid4().hex[:12]
@@ -112,7 +111,7 @@ def convert_version(
             "notes": found.notes,
             "seconds": report.seconds,
         }
-        say("storing exports")
+        say("storing exports", 1, 1)
         items = [
             _stored(settings, version, chosen.name, conversion_id, cand, report_rows, shared)
             for cand in report.candidates

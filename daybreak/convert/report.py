@@ -34,6 +34,9 @@ class Candidate:
     drop_points: float | None = None  # task metric points lost against the reference
     flipped: float | None = None  # share of class predictions changed against the reference
     size_bytes: int | None = None
+    # size_bytes over the ONNX fp32 export's (fp32.onnx, the file the user gets), BatchNorm
+    # folded in both; for an ONNX input, the given file
+    size_vs_fp32: float | None = None
     peak_memory_bytes: int | None = None
     coverage: tuple[int, int] | None = None  # (quantised ops, quantisable ops)
     build_seconds: float = 0.0
@@ -60,6 +63,7 @@ class ConversionReport:
     recommended: str | None
     why: str
     seconds: float
+    fp32_size_bytes: int | None = None  # the ONNX fp32 export every size_vs_fp32 divides by
 
     def candidate(self, name: str) -> Candidate:
         return next(c for c in self.candidates if c.name == name)
@@ -71,7 +75,6 @@ class ConversionReport:
 def rows(report: ConversionReport) -> list[dict[str, Any]]:
     """One flat dict per candidate: the comparison table's rows."""
     out = []
-    fp32 = next((c for c in report.candidates if c.name == "onnx-fp32"), None)
     for c in report.candidates:
         p50 = c.p50(1)
         worst = max(c.parity, key=lambda p: p.max_abs) if c.parity else None
@@ -90,9 +93,7 @@ def rows(report: ConversionReport) -> list[dict[str, Any]]:
                 "drop_points": c.drop_points,
                 "flipped": c.flipped,
                 "size_bytes": c.size_bytes,
-                "size_vs_fp32": c.size_bytes / fp32.size_bytes
-                if fp32 and fp32.size_bytes and c.size_bytes
-                else None,
+                "size_vs_fp32": c.size_vs_fp32,
                 "peak_memory_bytes": c.peak_memory_bytes,
                 "int8_coverage": f"{c.coverage[0]}/{c.coverage[1]}" if c.coverage else None,
                 "notes": "; ".join(c.reasons + c.warnings),
@@ -102,53 +103,49 @@ def rows(report: ConversionReport) -> list[dict[str, Any]]:
 
 
 def render(report: ConversionReport) -> Any:
-    """A rich Table of :func:`rows` (print it with the CLI's console)."""
+    """The comparison table of :func:`rows`, with the notes under it (a rich renderable)."""
+    title = f"target {report.target['name']}: recommended {report.recommended or 'none'}"
+    return table(rows(report), title, report.why)
+
+
+def table(
+    found: list[dict[str, Any]], title: str, caption: str = "", ids: list[int] | None = None
+) -> Any:
+    """Rows of :func:`rows` (``status`` as given: a candidate's or a stored export's) as a
+    table narrow enough for 80 columns; under it, per row, the parity, INT8 coverage and
+    notes (every figure is in the JSON and on the web page)."""
+    from rich import box
+    from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
 
-    title = (
-        f"target {report.target['name']}: recommended {report.recommended or 'none'} ({report.why})"
-    )
-    table = Table(title=title)
-    for header in (
-        "candidate",
-        "status",
-        "p50 b1",
-        "p90 b1",
-        "xeager",
-        "max|Δ|",
-        report.task or "score",
-        "Δ pts",
-        "flipped",
-        "size",
-        "peak mem",
-        "int8 ops",
-        "notes",
-    ):
-        table.add_column(header)
-    for r in rows(report):
-        table.add_row(
-            ("★ " if r["recommended"] else "") + r["candidate"],
-            r["status"],
-            _num(r["p50_ms_b1"], " ms"),
-            _num(r["p90_ms_b1"], " ms"),
-            _num(r["vs_eager"], "x"),
-            "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}",
-            _num(None if r["score"] is None else 100 * r["score"], "%"),
-            _num(r["drop_points"], ""),
-            _num(None if r["flipped"] is None else 100 * r["flipped"], "%"),
-            _size(r["size_bytes"]),
-            _size(r["peak_memory_bytes"]),
-            r["int8_coverage"] or "-",
-            r["notes"],
-        )
-    return table
+    grid = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    headers = ("export", "status", "p50 ms", "xeager", "score%", "Δpts", "KB", "xfp32")
+    for header in ("id", *headers) if ids else headers:
+        grid.add_column(header, no_wrap=True)
+    notes = []
+    for i, r in enumerate(found):
+        name = str(r["candidate"]).removeprefix("onnx-")
+        cells = [
+            ("★ " if r["recommended"] else "") + escape(name),
+            str(r["status"]),
+            _num(r["p50_ms_b1"]),
+            _num(r["vs_eager"]),
+            _num(None if r["score"] is None else 100 * r["score"]),
+            _num(r["drop_points"]),
+            "-" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e3:.1f}",
+            _num(r["size_vs_fp32"]),
+        ]
+        grid.add_row(*([str(ids[i])] if ids else []), *cells)
+        said = [f"max |Δ| {r['max_abs_diff']:.1e}"] if r["max_abs_diff"] is not None else []
+        said += [f"INT8 ops {r['int8_coverage']}"] if r["int8_coverage"] else []
+        said += [r["notes"]] if r["notes"] else []
+        if said:  # escaped: notes name extras such as daybreak[tflite]
+            notes.append(f"[dim]{escape(name)}:[/] {escape('; '.join(said))}")
+    if caption:
+        notes.append(f"[dim]{escape(caption)}[/]")
+    return Group(grid, *notes)
 
 
-def _num(value: float | None, unit: str) -> str:
-    return "-" if value is None else f"{value:.3g}{unit}"
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1e6:.2f} MB" if value >= 1e5 else f"{value / 1e3:.1f} KB"
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

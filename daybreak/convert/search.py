@@ -10,16 +10,14 @@ by ``int8_min_speedup``. A failing export keeps its report and is never recommen
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import shutil
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from daybreak.convert import measure, optimize, quantize, runtime
+from daybreak.convert import formats, measure, optimize, quantize, runtime
 from daybreak.convert.errors import require
 from daybreak.convert.export import export_onnx, torch_predict
 from daybreak.convert.report import (
@@ -54,17 +52,21 @@ def convert(
     out_dir: Path | str,
     runs: int = 50,
     max_seconds: float = 3.0,
+    progress: Progress | None = None,
 ) -> ConversionReport:
     """Convert ``model`` (a torch ``nn.Module`` or the path of an ONNX file) for ``target``.
 
     ``calibration`` and ``validation`` are real input samples (numpy, [N, ...]): the first
     calibrates static INT8, the second is where parity and ``task`` are measured. Exports are
     written to ``out_dir``; latency takes ``runs`` timed runs (at most ``max_seconds``) per
-    batch size."""
+    batch size. ``progress(step, done, total)`` is called before each step."""
     import numpy as np
 
     started = time.perf_counter()
     target = target if isinstance(target, Target) else load_target(target)
+    others = [f for f in target.formats if f != "onnx"]
+    steps = _Steps(progress, 1 + 2 * len(target.precisions) + len(others))
+    steps("reference: ONNX fp32 export and PyTorch timing")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     validation = np.ascontiguousarray(np.asarray(validation, dtype=np.float32))
@@ -92,14 +94,26 @@ def convert(
         )
         eager, source = None, str(model)
     reference_score = task.score(reference) if task else None
-    candidates = [_build(p, target, fp32_path, calibration, out) for p in target.precisions]
-    candidates += [_other_format(f) for f in target.formats if f != "onnx"]
+    candidates = []
+    for precision in target.precisions:
+        steps(f"building onnx-{precision}")
+        candidates.append(_build(precision, target, fp32_path, calibration, out))
+    for fmt in others:
+        steps(f"building {fmt}")
+        torch_model = model if is_torch else None
+        candidates += formats.build(fmt, torch_model, validation[:1], target.precisions, out)
+    fp32_size = measure.file_size(fp32_path)
+    for cand in candidates:
+        if cand.size_bytes is not None:
+            cand.size_vs_fp32 = cand.size_bytes / fp32_size
     for cand in candidates:
         if cand.status == PASSED and cand.path:
+            steps(f"measuring {cand.name}")
             outputs = _measure(cand, target, fp32_path, validation, reference, runs, max_seconds)
             if outputs is not None:
                 _gate(cand, target, task, reference, reference_score, outputs)
     recommended, why = recommend(candidates, target)
+    steps.finish()
     return ConversionReport(
         target=target.to_dict(),
         source=source,
@@ -110,7 +124,29 @@ def convert(
         recommended=recommended,
         why=why,
         seconds=time.perf_counter() - started,
+        fp32_size_bytes=fp32_size,
     )
+
+
+Progress = Callable[[str, int, int], None]  # (step, steps done, steps planned)
+
+
+class _Steps:
+    """Counts steps for a progress callback; the plan is an estimate (a candidate that fails
+    to build is not measured), so the last call says everything is done."""
+
+    def __init__(self, progress: Progress | None, planned: int) -> None:
+        self.progress, self.planned, self.done = progress, planned, 0
+
+    def __call__(self, step: str) -> None:
+        if self.progress is not None:
+            self.progress(step, self.done, max(self.planned, self.done + 1))
+        self.done += 1
+
+    def finish(self) -> None:
+        total = max(self.planned, self.done)
+        if self.progress is not None:
+            self.progress("done", total, total)
 
 
 def recommend(candidates: list[Candidate], target: Target) -> tuple[str | None, str]:
@@ -179,31 +215,6 @@ def _build(precision: str, target: Target, fp32: Path, calibration: Any, out: Pa
     return cand
 
 
-def _other_format(fmt: str) -> Candidate:
-    """TFLite and Core ML are not converted by this engine yet: say what they would need."""
-    cand = Candidate(name=fmt, format=fmt, precision="fp32")
-    if fmt == "coreml":
-        if importlib.util.find_spec("coremltools") is None:
-            cand.status, reason = UNAVAILABLE, "unavailable: install coremltools"
-        else:
-            cand.status = UNVALIDATED
-            reason = (
-                "unvalidated: Core ML predicts only on macOS"
-                if sys.platform != "darwin"
-                else "unvalidated: Core ML conversion is not wired yet"
-            )
-    else:
-        if (
-            importlib.util.find_spec("ai_edge_torch") is None
-            and importlib.util.find_spec("litert_torch") is None
-        ):
-            cand.status, reason = UNAVAILABLE, "unavailable: install ai-edge-torch (LiteRT)"
-        else:
-            cand.status, reason = UNVALIDATED, "unvalidated: TFLite conversion is not wired yet"
-    cand.reasons.append(reason)
-    return cand
-
-
 def _measure(
     cand: Candidate,
     target: Target,
@@ -219,15 +230,9 @@ def _measure(
     assert cand.path is not None
     try:
         with measure.PeakMemory() as memory:
-            sess = runtime.session(
-                cand.path, threads=target.intra_threads, providers=target.providers
-            )
-            runtime.run(sess, np.resize(inputs, (max(target.batch_sizes), *inputs.shape[1:])))
+            predict = _predictor(cand, target)
+            predict(np.resize(inputs, (max(target.batch_sizes), *inputs.shape[1:])))
         cand.peak_memory_bytes = memory.added
-
-        def predict(x: Any) -> Any:
-            return runtime.run(sess, x)
-
         outputs = {b: measure.predict_all(predict, inputs, b) for b in PARITY_BATCHES}
         cand.parity = [measure.parity(outputs[b], reference, b) for b in PARITY_BATCHES]
         cand.latency = [
@@ -246,6 +251,16 @@ def _measure(
         cand.reasons.append(str(exc))
         return None
     return outputs[PARITY_BATCHES[-1]]
+
+
+def _predictor(cand: Candidate, target: Target) -> Callable[[Any], Any]:
+    """Run ``cand`` on a numpy batch: ONNX Runtime at the target's threads, or Core ML (macOS)."""
+    if cand.format == "coreml":
+        return formats.predictor(cand)
+    sess = runtime.session(
+        cand.path or "", threads=target.intra_threads, providers=target.providers
+    )
+    return lambda x: runtime.run(sess, x)
 
 
 def _gate(

@@ -164,15 +164,33 @@ def test_onnx_file_input(classifier, data, tmp_path):
     assert report.eager_ms is None and report.recommended in ("onnx-fp32", "onnx-fp32-optimized")
 
 
-def test_other_formats_are_never_reported_as_checked(converted, classifier, data, tmp_path):
+def test_static_int8_file_is_at_most_0_3x_the_fp32_export_for_a_conv_net(tmp_path):
+    model = testing.trained_mobilenet(steps=3, size=32)
+    calibration, _ = testing.shapes(32, 2, 32)
+    inputs, labels = testing.shapes(64, 1, 32)
+    target = Target(name="t", threads=1, batch_sizes=(1,), precisions=("fp32", "int8-static"))
+    report = search.convert(
+        model, target, calibration, inputs, tasks.classification(labels), tmp_path, **FAST
+    )
+    fp32, int8 = report.candidate("onnx-fp32"), report.candidate("onnx-int8-static")
+    assert report.fp32_size_bytes == (tmp_path / "fp32.onnx").stat().st_size == fp32.size_bytes
+    assert fp32.size_vs_fp32 == 1.0
+    assert int8.size_vs_fp32 == pytest.approx(int8.size_bytes / fp32.size_bytes)
+    assert int8.size_vs_fp32 <= 0.3
+    assert int8.coverage is not None and int8.coverage[0] == int8.coverage[1]  # nothing left fp32
+    row = next(r for r in rows(report) if r["candidate"] == "onnx-int8-static")
+    assert row["size_vs_fp32"] == int8.size_vs_fp32
+
+
+def test_compact_keeps_the_graph_and_its_outputs(classifier, data, tmp_path):
     calibration, inputs, _ = data
-    target = dataclasses.replace(load_target("mobile-cpu"), precisions=("fp32",), batch_sizes=(1,))
-    report = search.convert(classifier, target, calibration, inputs, None, tmp_path, **FAST)
-    for name in ("tflite", "coreml"):
-        cand = report.candidate(name)
-        assert cand.status in ("unavailable", "unvalidated") and cand.reasons[0].startswith(
-            cand.status
-        )
+    path = export_onnx(classifier, inputs[:1], tmp_path / "m.onnx")
+    int8 = quantize.quantize_static_qdq(path, tmp_path / "int8.onnx", calibration)
+    again = quantize.compact(int8, tmp_path / "again.onnx")
+    first, second = runtime.session(int8), runtime.session(again)
+    assert np.array_equal(runtime.run(first, inputs[:8]), runtime.run(second, inputs[:8]))
+    assert [i.name for i in second.get_inputs()] == ["input"]
+    assert [o.name for o in second.get_outputs()] == ["output"]
 
 
 def test_fp16_without_its_extra_says_which(monkeypatch, tmp_path):

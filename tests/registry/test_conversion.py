@@ -43,7 +43,15 @@ def _val_accuracy(settings, ref: str) -> tuple[float, np.ndarray]:
 
 
 def test_a_run_version_is_converted_on_its_own_dataset_and_stored(settings, version):
-    done = convert_version(settings, version.ref, "server-cpu", **FAST)
+    seen: list[tuple[str, int, int]] = []
+    done = convert_version(
+        settings, version.ref, "server-cpu", progress=lambda *s: seen.append(s), **FAST
+    )
+
+    steps = [step for step, _, _ in seen]
+    assert steps[0].startswith("reading samples") and "measuring onnx-int8-static" in steps
+    assert seen[-2][0] == "done" and seen[-2][1] == seen[-2][2]  # the search finished
+    assert all(0 <= d <= t for _, d, t in seen)
 
     assert done.dataset == version.lineage["datasets"][0]["ref"]
     names = [e.report["candidate"]["name"] for e in done.exports]
