@@ -419,3 +419,48 @@ exports = sa.Table(  # converted forms of a model version, filled in by daybreak
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_exports_version_id", "version_id", "target"),
 )
+
+# -- access: users, API and kiosk tokens, web sessions -------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | member | admin
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2id, never the password
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+api_tokens = sa.Table(  # only a hash of each token is kept; the token is shown once
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("kind", sa.String(16), nullable=False),  # api | kiosk
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    ),  # None for kiosk tokens
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_by", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("last_used_at", sa.Float, nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+sessions = sa.Table(  # signed-in browsers; the cookie holds the id, the table its hash
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    sa.Column(
+        "token_id", sa.Integer, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=True
+    ),  # neither: signed in with the legacy DAYBREAK_TOKEN
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+    sa.Index("ix_sessions_expires_at", "expires_at"),
+)

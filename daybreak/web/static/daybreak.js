@@ -86,3 +86,35 @@ window.Daybreak = (() => {
     formatTime, localiseTimes, formatNumber, formatDuration, axisValues, getJSON, getText, poll,
   };
 })();
+
+// Cookie sessions must send their CSRF token with every request that changes something: add
+// it to same-origin fetch() and htmx requests, and to POST forms that lack the field.
+(() => {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (!meta) return;
+  const token = meta.content;
+  const safe = new Set(["GET", "HEAD", "OPTIONS"]);
+  const plainFetch = window.fetch.bind(window);
+  window.fetch = (input, init = {}) => {
+    const request = input instanceof Request ? input : null;
+    const method = (init.method || (request ? request.method : "GET")).toUpperCase();
+    const url = new URL(request ? request.url : String(input), location.href);
+    if (safe.has(method) || url.origin !== location.origin) return plainFetch(input, init);
+    const headers = new Headers(init.headers || (request ? request.headers : undefined));
+    headers.set("X-CSRF-Token", token);
+    return plainFetch(input, { ...init, headers });
+  };
+  document.addEventListener("htmx:configRequest", (event) => {
+    event.detail.headers["X-CSRF-Token"] = token;
+  });
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") return;
+    if (form.elements.namedItem("csrf_token")) return;
+    const field = Object.assign(document.createElement("input"), {
+      type: "hidden", name: "csrf_token", value: token,
+    });
+    form.appendChild(field);
+  }, true);
+  window.Daybreak.csrfToken = token;
+})();
