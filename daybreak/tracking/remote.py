@@ -189,6 +189,7 @@ class RemoteSink:
         self._output: list[str] = []
         self._seq = time.time_ns()
         self._lock = threading.RLock()  # the writer and the indexer threads share the sender
+        self._opened = False  # points and output wait until the run's PUT is queued first
 
     def _next_seq(self) -> int:
         self._seq = max(self._seq + 1, time.time_ns())
@@ -203,7 +204,8 @@ class RemoteSink:
             self.sender.pending.append(
                 Op("PUT", f"/api/runs/{record.id}", json.dumps(payload).encode())
             )
-            self.sender.pump()
+        self._opened = True
+        self.sender.pump()
 
     @_locked
     def write_points(self, batch: Mapping[str, np.ndarray]) -> None:
@@ -216,6 +218,10 @@ class RemoteSink:
 
     @_locked
     def sync(self) -> None:
+        """Send what is buffered; before the run is registered (the indexer thread registers
+        it, after reading the environment) the buffers wait, so no point arrives first."""
+        if not self._opened:
+            return
         self._queue_buffers()
         self.sender.pump()
 

@@ -46,6 +46,28 @@ def test_remote_run_arrives_whole(settings, server, monkeypatch, tmp_path):
     assert len(view.history("loss", max_points=100)) <= 100
 
 
+def test_points_logged_before_the_run_is_registered_arrive(settings, server, monkeypatch, tmp_path):
+    """The indexer registers the run after reading the environment; points synced by the
+    writer meanwhile wait for the registration instead of being refused (404) and lost."""
+    from daybreak.tracking import environment
+
+    client_env(monkeypatch, tmp_path, server)
+    monkeypatch.setenv("DAYBREAK_FSYNC_INTERVAL", "0.05")
+    monkeypatch.setenv("DAYBREAK_FLUSH_INTERVAL", "0.02")
+    read = environment.environment
+    monkeypatch.setattr(environment, "environment", lambda: (time.sleep(1.5), read())[1])
+    run = daybreak.init(project="remote", name="slow-start", system_metrics=False)
+    for i in range(20):
+        run.log({"loss": float(i)}, step=i)
+        time.sleep(0.02)
+    run.finish()
+
+    view = daybreak.get_run(run.id)
+    assert view.status == "finished"
+    np.testing.assert_array_equal(view.history("loss").values, np.arange(20.0))
+    assert not list((tmp_path / "client-home").rglob("*.rejected*"))
+
+
 def test_server_down_spools_and_everything_arrives_later(settings, monkeypatch, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
