@@ -34,10 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = LocalBackend(settings)
     _install_errors(app)
     auth.install(app, settings)
-    from daybreak.web import accounts, api, dailylog, ingest, kiosk, models
+    from daybreak.web import accounts, actions, api, dailylog, ingest, kiosk, models
 
     app.include_router(api.router)
     app.include_router(dailylog.api)
+    app.include_router(actions.api)
     app.include_router(models.api)
     app.include_router(ingest.router)
     app.include_router(accounts.api)

@@ -75,3 +75,23 @@ def page(request: Request, log_id: str) -> Response:
         return not_found(request, exc)
     body = dailylog.render_html(log, standalone=False)
     return _render(request, "dailylog.html", title=f"Daily Log {log['id']}", log=log, body=body)
+
+
+@pages.get("/dailylog/{log_id}/meeting", response_class=HTMLResponse)
+def meeting(request: Request, log_id: str) -> Response:
+    """The 10am meeting: the log's agenda one section at a time in large type, then the open
+    action items, assigned and resolved from the page."""
+    from daybreak.web.pages import _render, not_found
+
+    try:
+        log = _log(request, log_id)
+    except NotFoundError as exc:
+        return not_found(request, exc)
+    body = dailylog.render_html(log, standalone=False)
+    return _render(
+        request,
+        "dailylog_meeting.html",
+        title=f"Meeting · Daily Log {log['id']}",
+        log=log,
+        body=body,
+    )
