@@ -58,6 +58,9 @@ def _register() -> None:
     from daybreak.cli import convert
 
     convert.register(app)
+    from daybreak.cli import serving
+
+    serving.register(app)
     from daybreak.cli import access
 
     access.register(app)
