@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from daybreak import __version__
-from daybreak.errors import NotFoundError
+from daybreak.errors import ConfigError, NotFoundError
 from daybreak.store.jsontext import nonfinite_text, to_jsonable
+from daybreak.tracking import series
 from daybreak.tracking.readers import LocalBackend
+from daybreak.tracking.series import Series, Window
 from daybreak.web.deps import store
 
 router = APIRouter(prefix="/api", tags=["read"])
@@ -87,38 +90,105 @@ def metric_index(run_id: str, db: LocalBackend = Depends(store)) -> dict[str, An
     return {"run_id": full, "keys": index}
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}")
-def metric_series(
-    run_id: str,
-    key: str,
-    points: int = Query(
-        2000,
-        ge=0,
-        le=MAX_POINTS,
-        description="downsample to at most this many points, keeping extremes; 0 for all",
-    ),
-    format: Literal["json", "binary"] = "json",
-    db: LocalBackend = Depends(store),
-) -> Any:
-    full = db.resolve(run_id)
-    total = db.history(full, key)
-    from daybreak.tracking.downsample import downsample
+POINTS_QUERY = Query(
+    2000,
+    ge=0,
+    le=MAX_POINTS,
+    description="downsample to at most this many points, keeping extremes; 0 for all",
+)
+AXIS_QUERY = Query(
+    "step",
+    description="what start/end measure: step, time (epoch seconds) or relative "
+    "(seconds since the run started)",
+)
 
-    shown = downsample(total, points) if points else total
-    if format == "binary":
-        headers = {"X-Daybreak-Total": str(len(total)), "X-Daybreak-Key": key}
-        return Response(
-            shown.to_records().tobytes(), media_type="application/octet-stream", headers=headers
-        )
+
+def _window(by: str, start: float | None, end: float | None) -> Window:
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, not {value}", "give a number")
+    return Window(by, start, end)  # type: ignore[arg-type]
+
+
+def _series_json(found: Series) -> dict[str, Any]:
+    shown = found.shown
     return {
-        "run_id": full,
-        "key": key,
-        "total": len(total),
-        "returned": len(shown),
+        **found.to_dict(),
         "steps": shown.steps.tolist(),
         "timestamps": shown.timestamps.tolist(),
         "values": finite_or_text(shown.values),
     }
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}")
+def metric_series(
+    run_id: str,
+    key: str,
+    points: int = POINTS_QUERY,
+    format: Literal["json", "binary"] = "json",
+    by: Literal["step", "time", "relative"] = AXIS_QUERY,
+    start: float | None = Query(None, description="first x (inclusive) of the window to read"),
+    end: float | None = Query(None, description="last x (inclusive) of the window to read"),
+    db: LocalBackend = Depends(store),
+) -> Any:
+    """One key of a run inside an optional step/time window, downsampled to ``points``."""
+    window = _window(by, start, end)
+    full = db.resolve(run_id)
+    origin = db.get_run(full).started_at if by == "relative" else 0.0
+    found = series.series(db, full, key, points, window, origin)
+    if format == "binary":
+        headers = {
+            "X-Daybreak-Total": str(found.total),
+            "X-Daybreak-In-Window": str(found.in_window),
+            "X-Daybreak-Key": quote(key),
+        }
+        return Response(
+            found.shown.to_records().tobytes(),
+            media_type="application/octet-stream",
+            headers=headers,
+        )
+    return _series_json(found)
+
+
+MAX_SERIES = 2000
+
+
+@router.get("/series")
+def many_series(
+    runs: str = Query(..., description="comma-separated run ids (or unique prefixes)"),
+    keys: str = Query(..., description="comma-separated metric keys"),
+    points: int = POINTS_QUERY,
+    format: Literal["json", "binary"] = "json",
+    by: Literal["step", "time", "relative"] = AXIS_QUERY,
+    start: float | None = Query(None, description="first x (inclusive) of the window to read"),
+    end: float | None = Query(None, description="last x (inclusive) of the window to read"),
+    db: LocalBackend = Depends(store),
+) -> Any:
+    """Several keys of several runs in one response, for charts that overlay runs. A run
+    that lacks a key is listed under ``missing``. ``binary`` is the compact form the pages
+    read (see daybreak.tracking.series.encode_binary)."""
+    window = _window(by, start, end)
+    run_ids = _split(runs, "runs")
+    wanted = _split(keys, "keys")
+    if len(run_ids) * len(wanted) > MAX_SERIES:
+        raise ConfigError(
+            f"{len(run_ids)} runs x {len(wanted)} keys is more than {MAX_SERIES} series",
+            "ask for fewer runs or keys per request",
+        )
+    pairs = series.started(db, run_ids)
+    found = series.many(db, pairs, wanted, points, window)
+    if format == "binary":
+        return Response(series.encode_binary(found), media_type="application/octet-stream")
+    got = {(s.run_id, s.key) for s in found}
+    missing = [[r, k] for r, _ in pairs for k in wanted if (r, k) not in got]
+    return {"series": [_series_json(s) for s in found], "missing": missing}
+
+
+def _split(text: str, name: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"{name} is empty", f"give one or more {name}, separated by commas")
+    return items
 
 
 @router.get("/runs/{run_id}/output")

@@ -10,32 +10,39 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from daybreak import __version__
 from daybreak.display import format_duration
 from daybreak.errors import NotFoundError
-from daybreak.tracking.readers import SYSTEM_PREFIX, LocalBackend
-from daybreak.tracking.records import RUNNING, KeyStats, RunRecord
+from daybreak.tracking.readers import SYSTEM_PREFIX
+from daybreak.tracking.records import KeyStats, RunRecord
 from daybreak.web.app import STATIC, TEMPLATES
-from daybreak.web.deps import store as _store
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES)
 KEY_METRICS = 4
-MAX_RUNS = 500
 
 
 def install(app: FastAPI) -> None:
     """Add the pages and the static files (``/static``) to ``app``."""
-    from daybreak.web import dailylog, models
+    from daybreak.web import compare, dailylog, datasets, home, jobs, models, run_page, runs
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    for part in (home, runs):
+        app.include_router(part.api)
+        app.include_router(part.pages)
     app.include_router(dailylog.pages)
     app.include_router(models.pages)
+    app.include_router(run_page.pages)
+    app.include_router(compare.pages)
+    app.include_router(compare.api)
+    for module in (datasets, jobs):
+        app.include_router(module.api)
+        app.include_router(module.pages)
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
@@ -45,84 +52,6 @@ def _render(request: Request, name: str, status_code: int = 200, **context: Any)
 
 def not_found(request: Request, exc: NotFoundError) -> Response:
     return _render(request, "404.html", 404, title="Not found", message=exc.message, hint=exc.hint)
-
-
-@router.get("/", response_class=HTMLResponse)
-def index(request: Request) -> Response:
-    return _render(
-        request, "index.html", title="Projects", projects=_store(request).list_projects()
-    )
-
-
-@router.get("/projects/{name}", response_class=HTMLResponse)
-def project(request: Request, name: str) -> Response:
-    try:
-        table = _runs_table(_store(request), name)
-    except NotFoundError as exc:
-        return not_found(request, exc)
-    return _render(request, "project.html", title=name, project=name, **table)
-
-
-@router.get("/projects/{name}/runs-table", response_class=HTMLResponse)
-def project_table(request: Request, name: str) -> Response:
-    """The runs table alone, which the project page swaps in while runs are running."""
-    try:
-        table = _runs_table(_store(request), name)
-    except NotFoundError as exc:
-        return not_found(request, exc)
-    return _render(request, "_runs_table.html", project=name, **table)
-
-
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run(request: Request, run_id: str) -> Response:
-    db = _store(request)
-    try:
-        record = db.get_run(run_id)
-    except NotFoundError as exc:
-        return not_found(request, exc)
-    index = db.metric_index(record.id)
-    keys = db.metric_keys(record.id)
-    return _render(
-        request,
-        "run.html",
-        title=f"{record.name} · {record.project}",
-        run=record,
-        config=flat(record.config),
-        summary=flat(record.summary),
-        keys=[k for k in keys if not k.startswith(SYSTEM_PREFIX)],
-        system_keys=[k for k in keys if k.startswith(SYSTEM_PREFIX)],
-        index=index,
-        **_attachments(db, record.id),
-    )
-
-
-@router.get("/runs/{run_id}/attachments", response_class=HTMLResponse)
-def run_attachments(request: Request, run_id: str) -> Response:
-    """Artifacts, checkpoints and notes alone, which the run page refreshes while running."""
-    db = _store(request)
-    try:
-        full = db.resolve(run_id)
-    except NotFoundError as exc:
-        return not_found(request, exc)
-    return _render(request, "_attachments.html", **_attachments(db, full))
-
-
-def _attachments(db: LocalBackend, run_id: str) -> dict[str, Any]:
-    return {"artifacts": db.artifacts(run_id), "notes": db.notes(run_id=run_id)}
-
-
-def _runs_table(db: LocalBackend, project: str) -> dict[str, Any]:
-    if project not in {p["name"] for p in db.list_projects()}:
-        raise NotFoundError(f"no project named {project!r}", "pick one from the projects list")
-    runs = db.list_runs(project=project, limit=MAX_RUNS)
-    stats = {r.id: db.metric_index(r.id) for r in runs}
-    return {
-        "runs": runs,
-        "stats": stats,
-        "metric_columns": key_metrics(stats.values()),
-        "any_running": any(r.status == RUNNING for r in runs),
-        "now": time.time(),
-    }
 
 
 def key_metrics(indexes: Any, limit: int = KEY_METRICS) -> list[str]:

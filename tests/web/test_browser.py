@@ -151,7 +151,7 @@ def test_project_page_lists_runs_with_statuses_and_refreshes(
         live.finish()
     page.wait_for_selector(f'tr[data-run-id="{live.id}"] .badge.finished', timeout=15_000)
     assert page.evaluate("window.__notReloaded") is True
-    page.click(f'tr[data-run-id="{live.id}"] td:nth-child(2) a')
+    page.click(f'tr[data-run-id="{live.id}"] td.name a')
     page.wait_for_selector("body[data-charts-ready=true]")
     assert page.locator("h1").inner_text() == "run-live"
     assert tab.errors == []

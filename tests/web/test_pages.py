@@ -77,10 +77,10 @@ def test_project_page_shows_runs_statuses_and_key_metrics(home: Path, server: st
     assert statuses == {done.id: "finished", broken.id: "failed", live.id: "running"}
     assert '<span class="badge running">running</span>' in page
     assert f'href="/runs/{done.id}"' in page
-    assert f">{done.id[:8]}</a>" in page
+    assert f'<tr data-run-id="{done.id}"' in page
     assert '<span class="tag">baseline</span>' in page
     assert "live, refreshing every few seconds" in page
-    columns = re.findall(r'<th class="num metric-col">([^<]+)</th>', page)
+    columns = re.findall(r'<th class="col-metric num" data-col="metric\.([^"]+)"', page)
     assert columns == ["loss", "train/loss", "val/acc"]  # keys with "loss" first
     assert ">0.2</td>" in page  # last train/loss of "done" (1/5)
 
@@ -104,7 +104,7 @@ def test_project_page_shows_a_crashed_run(home: Path, server: str) -> None:
 def test_runs_table_fragment_is_the_table_alone(home: Path, server: str) -> None:
     finished_run()
     fragment = get(server, "/projects/p/runs-table")
-    assert fragment.lstrip().startswith("<p")
+    assert fragment.lstrip().startswith('<div class="runs-table"')
     assert "<html" not in fragment
     assert 'data-running="false"' in fragment
 
@@ -234,7 +234,8 @@ def test_static_files_and_vendored_uplot_are_served(home: Path, server: str) -> 
         "/static/daybreak.css",
         "/static/daybreak.js",
         "/static/run.js",
-        "/static/project.js",
+        "/static/runs.js",
+        "/static/home.js",
     ):
         assert httpx.get(server + path).status_code == 200, path
     script = httpx.get(server + "/static/vendor/uplot/uPlot.iife.min.js")
