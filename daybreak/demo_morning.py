@@ -56,8 +56,8 @@ def morning(settings: Settings, run_ids: list[str], best_run: str, console: Any)
         author="demo",
         run_id=best_run,
     )
-    if register_best(settings, best_run, console):
-        convert_demo_model(settings, console)
+    if register_best(settings, best_run, console) and convert_demo_model(settings, console):
+        serve_demo_model(settings, console)
     worst = next((f for f in found if f["severity"] != "info"), None)
     if worst is not None:
         item = notes.action_item_from_finding(db, worst["id"], owner="demo", created_by="demo")
@@ -87,8 +87,9 @@ def register_best(settings: Settings, best_run: str, console: Any) -> bool:
     return True
 
 
-def convert_demo_model(settings: Settings, console: Any) -> None:
-    """Convert shapes-cnn@demo for the server CPU target and show the comparison table."""
+def convert_demo_model(settings: Settings, console: Any) -> bool:
+    """Convert shapes-cnn@demo for the server CPU target and show the comparison table; False
+    when nothing could be recommended."""
     from daybreak.convert.pipeline import convert_version
     from daybreak.convert.report import render
     from daybreak.errors import DaybreakError
@@ -97,9 +98,47 @@ def convert_demo_model(settings: Settings, console: Any) -> None:
         done = convert_version(settings, "shapes-cnn@demo", "server-cpu", runs=20)
     except DaybreakError as exc:
         console.print(f"convert: shapes-cnn@demo could not be converted: {exc}")
-        return
+        return False
     console.print(render(done.report))
     console.print(
         f"convert: {done.ref} for server-cpu, {len(done.exports)} exports stored, "
         f"recommended {done.report.recommended or 'none'} (`daybreak model exports {done.ref}`)"
+    )
+    return done.report.recommended is not None
+
+
+def serve_demo_model(settings: Settings, console: Any) -> None:
+    """Serve shapes-cnn@demo over HTTP (as `daybreak serve` does) and ask it about one drawn
+    shape per class, sent as PNG images."""
+    import io
+
+    import httpx
+    from PIL import Image
+
+    from daybreak.errors import DaybreakError
+    from daybreak.serve.server import ServeThread
+    from daybreak.zoo import classifier
+
+    images, labels = classifier.make_shapes(len(classifier.CLASSES) * 3, seed=99)
+    try:
+        with ServeThread(settings, ["shapes-cnn@demo"]) as server:
+            right = 0
+            for image, label in zip(images, labels, strict=True):
+                png = io.BytesIO()
+                pixels = (image[0].clamp(0, 1) * 255).byte().numpy()
+                Image.fromarray(pixels, "L").save(png, "PNG")  # as the lake keeps them
+                answer = httpx.post(
+                    f"{server.url}/v1/models/shapes-cnn/predict",
+                    content=png.getvalue(),
+                    headers={"content-type": "image/png"},
+                    timeout=10,
+                )
+                answer.raise_for_status()
+                right += answer.json()["predictions"][0]["label"] == classifier.CLASSES[label]
+    except (DaybreakError, httpx.HTTPError) as exc:
+        console.print(f"serve: shapes-cnn@demo could not be served: {exc}")
+        return
+    console.print(
+        f"serve: shapes-cnn@demo answered {right}/{len(labels)} PNG shapes right over HTTP "
+        f"(`daybreak serve shapes-cnn@demo` serves it on port 8766)"
     )

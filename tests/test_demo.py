@@ -82,3 +82,9 @@ def test_up_demo_once(home):
     assert "convert: shapes-cnn@1 for server-cpu" in done.stdout
     converted = log["content"]["models"]["exported"]
     assert [c["ref"] for c in converted] == ["shapes-cnn@1"]
+    # and served it over HTTP: PNG shapes in, labels out
+    import re
+
+    answered = re.search(r"serve: shapes-cnn@demo answered (\d+)/(\d+)", done.stdout)
+    assert answered, done.stdout[-2000:]
+    assert int(answered[1]) >= 0.75 * int(answered[2])

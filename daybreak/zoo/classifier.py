@@ -56,6 +56,14 @@ def load_split(ref: str, split: str) -> tuple[Any, Any]:
     return images, torch.tensor([label for _, label in items])
 
 
+def dataset_classes(ref: str) -> list[str]:
+    """The class names of a dataset version in the order of its label indices (the lake sorts
+    them: bar, cross, ring, square), which is what a model trained on it predicts."""
+    from daybreak.lake.torch import TorchDataset
+
+    return list(TorchDataset(ref, split=None, decode=False).classes)
+
+
 def write_shapes(folder: Any, count: int, seed: int) -> None:
     """Generated shapes as PNG files in one folder per class (what the demo ingests)."""
     from pathlib import Path
@@ -131,7 +139,7 @@ def train(
         "lr": lr,
         "batch": batch,
         "seed": seed,
-        "classes": list(CLASSES),
+        "classes": dataset_classes(dataset) if dataset else list(CLASSES),
         "dataset": dataset,
         **({"lr_jump_at": lr_jump_at, "lr_jump": lr_jump} if lr_jump_at is not None else {}),
     }
