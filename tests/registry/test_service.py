@@ -43,7 +43,7 @@ def test_register_a_run_with_lineage_signature_and_preprocessing(settings, run_i
     }
     prep = second.preprocessing
     assert prep["resize"] == [16, 16] and prep["channels"] == 1
-    assert prep["labels"] == ["square", "cross", "ring", "bar"]
+    assert prep["labels"] == ["bar", "cross", "ring", "square"]  # the lake's label order
     assert prep["mean"] == [0.0] and prep["std"] == [1.0]
 
     assert len(second.sha256) == 64 and second.size > 0
