@@ -27,7 +27,7 @@ class Budget:
     max_drop_points: float = 1.0  # task metric (top-1, PCK) points lost against fp32
     max_flipped: float = 0.02  # share of class predictions that change (classifiers)
     max_pck_drop_points: float = 0.5  # keypoint models: PCK points lost against fp32
-    int8_min_speedup: float = 1.1  # an INT8 export must beat the best fp32 one by this much
+    int8_min_speedup: float = 1.5  # an INT8 export must beat the best fp32 one by this much
 
 
 @dataclasses.dataclass(frozen=True)
