@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
+from daybreak.registry import service
 from daybreak.serve.options import ServeOptions
 from daybreak.serve.server import ServeThread
 from tests.serve.conftest import Zoo, npy, png
@@ -42,7 +43,8 @@ def test_the_served_label_is_onnx_runtime_argmax_on_the_same_image(zoo: Zoo, url
     expected = in_process(
         zoo.files["shapes@1"], {"input": (pixels[:, None] / 255.0).astype(np.float32)}
     )
-    labels = ["square", "cross", "ring", "bar"]
+    labels = service.get_version(zoo.settings, "shapes@1").preprocessing["labels"]
+    assert labels == ["bar", "cross", "ring", "square"]  # the lake's order, which it learned
     for n, image in enumerate(pixels):
         answer = httpx.post(
             f"{url}/v1/models/shapes/predict",
