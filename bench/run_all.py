@@ -21,7 +21,7 @@ from _common import fmt, fmt_ratio, machine
 
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ["log_cost", "throughput", "read", "startup", "train_overhead", "lake", "jobs", "watchdog", "dailylog",
-           "convert", "web_run_page", "datasets_web", "serve", "web_runs"]
+           "convert", "web_run_page", "datasets_web", "serve", "web_runs", "kiosk"]
 
 
 def run_one(name: str, quick: bool, out: Path) -> tuple[int, dict[str, Any] | None, float]:

@@ -79,6 +79,19 @@ def _close_databases() -> Iterator[None]:
     forget_databases()
 
 
+@pytest.fixture(autouse=True)
+def _no_run_left_active() -> Iterator[None]:
+    """A run a test left running would be "the active run" of the next test in this worker
+    (lineage, hooks): finish it. Runs a wider-scoped fixture keeps running are left alone."""
+    from daybreak.tracking.hooks import active_runs
+
+    before = active_runs()
+    yield
+    for run in active_runs():
+        if run not in before:
+            run.finish("stopped", timeout=5)
+
+
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     """A real Daybreak server on 127.0.0.1 over this test's store; yields its URL."""

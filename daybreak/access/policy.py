@@ -21,7 +21,6 @@ KIOSK_ALLOWED: tuple[tuple[str, str], ...] = (
     ("GET", "/api/health"),
     ("GET", "/api/me"),
     ("POST", "/api/kiosk/predict/*"),  # the live demo, through the serving layer
-    ("POST", "/v1/models/*/predict"),  # the serving layer's own predict endpoint, if mounted
 )
 
 # Anyone signed in may do these, whatever their role.

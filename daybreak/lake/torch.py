@@ -82,6 +82,10 @@ class TorchDataset:
             run = active[0] if len(active) == 1 else None
         if run is None or self.settings.remote:
             return
+        if getattr(getattr(run, "settings", None), "db_url", self.settings.db_url) != (
+            self.settings.db_url
+        ):
+            return  # a run of another store (another home) did not read this version
         run.flush()  # registered before the lineage row points at it
         datasets.record_use(self.settings, run.id, self.version, split)
 

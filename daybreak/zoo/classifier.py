@@ -59,9 +59,12 @@ def load_split(ref: str, split: str) -> tuple[Any, Any]:
 def dataset_classes(ref: str) -> list[str]:
     """The class names of a dataset version in the order of its label indices (the lake sorts
     them: bar, cross, ring, square), which is what a model trained on it predicts."""
-    from daybreak.lake.torch import TorchDataset
+    from daybreak.config import get_settings
+    from daybreak.lake import datasets
 
-    return list(TorchDataset(ref, split=None, decode=False).classes)
+    settings = get_settings()
+    rows = datasets.rows(settings, datasets.get(settings, ref)).column("labels").to_pylist()
+    return sorted({label for labels in rows for label in labels})  # as TorchDataset.classes
 
 
 def write_shapes(folder: Any, count: int, seed: int) -> None:
