@@ -46,7 +46,11 @@ class Result:
     def ratio(self) -> float | None:
         if self.ratio_value is not None:
             return self.ratio_value
-        if self.baseline is None or self.baseline == 0 or self.baseline_unit not in (None, self.unit):
+        if (
+            self.baseline is None
+            or self.baseline == 0
+            or self.baseline_unit not in (None, self.unit)
+        ):
             return None
         return self.value / self.baseline
 
@@ -102,7 +106,9 @@ def spread(values: Sequence[float]) -> str:
     return f"{fmt(min(values))}-{fmt(max(values))}"
 
 
-def args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a shortened run (for smoke tests)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -168,14 +174,30 @@ def machine() -> dict[str, Any]:
 
 
 def report(
-    title: str, results: list[Result], options: argparse.Namespace, details: dict[str, Any] | None = None
+    title: str,
+    results: list[Result],
+    options: argparse.Namespace,
+    details: dict[str, Any] | None = None,
 ) -> int:
     """Print the table, write JSON if asked; returns the exit code (1 if any floor failed)."""
     print(f"\n{title}{'  (--quick)' if options.quick else ''}")
     rows = [("figure", "value", "baseline", "ratio", "floor", "verdict")]
     for r in results:
-        baseline = "-" if r.baseline is None else f"{fmt(r.baseline)} {r.baseline_unit or r.unit} ({r.baseline_name})"
-        rows.append((r.name, f"{fmt(r.value)} {r.unit}", baseline, fmt_ratio(r.ratio), r.floor_text, r.verdict))
+        baseline = (
+            "-"
+            if r.baseline is None
+            else f"{fmt(r.baseline)} {r.baseline_unit or r.unit} ({r.baseline_name})"
+        )
+        rows.append(
+            (
+                r.name,
+                f"{fmt(r.value)} {r.unit}",
+                baseline,
+                fmt_ratio(r.ratio),
+                r.floor_text,
+                r.verdict,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -30,8 +30,16 @@ def loop_dict10(sink: Any, calls: int) -> float:
     for i in range(calls):
         sink(
             {
-                "train/k0": a, "train/k1": b, "train/k2": c, "train/k3": d, "train/k4": e,
-                "train/k5": f, "train/k6": g, "train/k7": h, "train/k8": k, "train/k9": m,
+                "train/k0": a,
+                "train/k1": b,
+                "train/k2": c,
+                "train/k3": d,
+                "train/k4": e,
+                "train/k5": f,
+                "train/k6": g,
+                "train/k7": h,
+                "train/k8": k,
+                "train/k9": m,
             },
             i,
         )
@@ -80,7 +88,9 @@ def list_sink() -> tuple[Any, Any]:
 def daybreak_sink() -> tuple[Any, Any]:
     import daybreak
 
-    run = daybreak.init(project="bench", name="log-cost", system_metrics=False, capture_output=False)
+    run = daybreak.init(
+        project="bench", name="log-cost", system_metrics=False, capture_output=False
+    )
     log = run.log
 
     def sink(metrics: Any, step: int) -> None:
@@ -125,26 +135,46 @@ def main() -> int:
                 base += measure(loop, list_sink, calls, 1, scalars)
                 ours += measure(loop, daybreak_sink, calls, 1, scalars)
             with tempfile.TemporaryDirectory() as logdir:
-                tb = measure(loop, lambda d=logdir: tensorboard_sink(d), tb_scalars // scalars, 3, scalars)
+                tb = measure(
+                    loop, lambda d=logdir: tensorboard_sink(d), tb_scalars // scalars, 3, scalars
+                )
             details[label] = {"daybreak_us": ours, "list_us": base, "tensorboard_us": tb}
-            results.append(Result(
-                f"run.log, {label}", median(ours), "µs/scalar", "list.append of the same dict", median(base),
-                floor, note=f"reps {_common.spread(ours)} µs; {calls:,} calls per rep",
-            ))
-            results.append(Result(
-                f"TensorBoard add_scalar, {label}", median(tb), "µs/scalar", "run.log (same loop)", median(ours),
-                note="context only: SummaryWriter.add_scalar per scalar, same loop",
-            ))
+            results.append(
+                Result(
+                    f"run.log, {label}",
+                    median(ours),
+                    "µs/scalar",
+                    "list.append of the same dict",
+                    median(base),
+                    floor,
+                    note=f"reps {_common.spread(ours)} µs; {calls:,} calls per rep",
+                )
+            )
+            results.append(
+                Result(
+                    f"TensorBoard add_scalar, {label}",
+                    median(tb),
+                    "µs/scalar",
+                    "run.log (same loop)",
+                    median(ours),
+                    note="context only: SummaryWriter.add_scalar per scalar, same loop",
+                )
+            )
         base, ours = [], []
         for _ in range(reps):
             base += measure(loop_tensor, list_sink, calls // 2, 1, 1)
             ours += measure(loop_tensor, daybreak_sink, calls // 2, 1, 1)
         details["1 CPU tensor per call"] = {"daybreak_us": ours, "list_us": base}
-        results.append(Result(
-            "run.log, 1 CPU tensor (loss.detach()) per call", median(ours), "µs/scalar",
-            "list.append of the same dict", median(base),
-            note="context: CPU tensor scalars of known keys take the fast path (.item() at once); no floor",
-        ))
+        results.append(
+            Result(
+                "run.log, 1 CPU tensor (loss.detach()) per call",
+                median(ours),
+                "µs/scalar",
+                "list.append of the same dict",
+                median(base),
+                note="context: CPU tensor scalars of known keys take the fast path (.item() at once); no floor",
+            )
+        )
     return _common.report("log_cost: caller cost of run.log", results, options, details)
 
 

@@ -33,7 +33,9 @@ def log_series(n: int) -> str:
     import daybreak
 
     values = (np.cumsum(np.random.default_rng(0).standard_normal(n)) * 0.01 + 2.0).tolist()
-    run = daybreak.init(project="bench", name=f"read-{n}", system_metrics=False, capture_output=False)
+    run = daybreak.init(
+        project="bench", name=f"read-{n}", system_metrics=False, capture_output=False
+    )
     for step, value in enumerate(values):
         run.log({KEY: value}, step=step)
     run.finish()
@@ -79,10 +81,17 @@ def main() -> int:
         warm, _ = timed(lambda: daybreak.get_run(small_id).history(KEY), reps)
         base, _ = timed(lambda: np.fromfile(small_file, dtype=RECORD), reps)
         details["history_100k_ms"] = {"first": cold[0], "reps": warm, "fromfile": base}
-        results.append(Result(
-            "get_run(id).history(key), 100k points", median(warm), "ms", "np.fromfile, same bytes", median(base), 50,
-            note=f"reps {_common.spread(warm)} ms; first get_run in this process {cold[0]:.0f} ms",
-        ))
+        results.append(
+            Result(
+                "get_run(id).history(key), 100k points",
+                median(warm),
+                "ms",
+                "np.fromfile, same bytes",
+                median(base),
+                50,
+                note=f"reps {_common.spread(warm)} ms; first get_run in this process {cold[0]:.0f} ms",
+            )
+        )
 
         # 2. downsample 1M → 2k, in-process
         full = daybreak.get_run(big_id).history(KEY)
@@ -91,13 +100,22 @@ def main() -> int:
         assert len(shown) <= 2000
         base, _ = timed(lambda: np.fromfile(big_file, dtype=RECORD), reps)
         details["downsample_1m_ms"] = {"reps": ours, "fromfile": base}
-        results.append(Result(
-            "downsample 1M → 2k points", median(ours), "ms", "np.fromfile of the 1M points", median(base), 100,
-            note=f"reps {_common.spread(ours)} ms; kept {len(shown)} points",
-        ))
+        results.append(
+            Result(
+                "downsample 1M → 2k points",
+                median(ours),
+                "ms",
+                "np.fromfile of the 1M points",
+                median(base),
+                100,
+                note=f"reps {_common.spread(ours)} ms; kept {len(shown)} points",
+            )
+        )
 
         # 3. the same through the REST API
-        warnings.filterwarnings("ignore", message=".*httpx.*")  # Starlette's TestClient nags about httpx2
+        warnings.filterwarnings(
+            "ignore", message=".*httpx.*"
+        )  # Starlette's TestClient nags about httpx2
         from fastapi.testclient import TestClient
 
         from daybreak.web.app import create_app
@@ -111,14 +129,23 @@ def main() -> int:
                 return response.json()
 
             first, body = timed(fetch, 1)
-            assert body["total"] == big and body["returned"] <= 2000, (body["total"], body["returned"])
+            assert body["total"] == big and body["returned"] <= 2000, (
+                body["total"],
+                body["returned"],
+            )
             api, _ = timed(fetch, reps)
         details["api_1m_ms"] = {"first": first[0], "reps": api}
-        results.append(Result(
-            "REST /metrics/{key}?points=2000, 1M points", median(api), "ms",
-            "np.fromfile of the 1M points", median(base),
-            100, note=f"reps {_common.spread(api)} ms; first request {first[0]:.0f} ms; TestClient in-process",
-        ))
+        results.append(
+            Result(
+                "REST /metrics/{key}?points=2000, 1M points",
+                median(api),
+                "ms",
+                "np.fromfile of the 1M points",
+                median(base),
+                100,
+                note=f"reps {_common.spread(api)} ms; first request {first[0]:.0f} ms; TestClient in-process",
+            )
+        )
     return _common.report("read: reading and downsampling metrics", results, options, details)
 
 

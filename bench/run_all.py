@@ -20,12 +20,29 @@ from typing import Any
 from _common import fmt, fmt_ratio, machine
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["log_cost", "throughput", "read", "startup", "train_overhead", "lake", "jobs", "watchdog", "dailylog",
-           "convert", "web_run_page", "datasets_web", "serve", "web_runs", "kiosk"]
+SCRIPTS = [
+    "log_cost",
+    "throughput",
+    "read",
+    "startup",
+    "train_overhead",
+    "lake",
+    "jobs",
+    "watchdog",
+    "dailylog",
+    "convert",
+    "web_run_page",
+    "datasets_web",
+    "serve",
+    "web_runs",
+    "kiosk",
+]
 
 
 def run_one(name: str, quick: bool, out: Path) -> tuple[int, dict[str, Any] | None, float]:
-    command = [sys.executable, str(BENCH / f"{name}.py"), "--json", str(out)] + (["--quick"] if quick else [])
+    command = [sys.executable, str(BENCH / f"{name}.py"), "--json", str(out)] + (
+        ["--quick"] if quick else []
+    )
     print(f"\n=== {name} ===", flush=True)
     start = time.perf_counter()
     code = subprocess.run(command, cwd=BENCH.parent).returncode
@@ -51,7 +68,11 @@ def markdown(runs: list[tuple[str, int, dict[str, Any] | None, float]], quick: b
             continue
         for r in data["results"]:
             unit = r["baseline_unit"] or r["unit"]
-            baseline = "-" if r["baseline"] is None else f"{fmt(r['baseline'])} {unit} ({r['baseline_name']})"
+            baseline = (
+                "-"
+                if r["baseline"] is None
+                else f"{fmt(r['baseline'])} {unit} ({r['baseline_name']})"
+            )
             verdict = f"**{r['verdict']}**" if r["verdict"] == "FAIL" else r["verdict"]
             lines.append(
                 f"| `{name}.py` | {r['name']} | {fmt(r['value'])} {r['unit']} | {baseline} | "

@@ -65,13 +65,18 @@ print("RESULT " + json.dumps({"before": before, "after": after, "peak": peak, "w
 def python(code: str, home: Path, *argv: str) -> tuple[float, dict[str, Any]]:
     """Wall seconds of a fresh interpreter running ``code``, and the JSON it printed."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code, *argv], env=_common.bench_env(home),
-                          capture_output=True, text=True, cwd=home)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        env=_common.bench_env(home),
+        capture_output=True,
+        text=True,
+        cwd=home,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"subprocess failed ({done.returncode}):\n{done.stderr}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    return wall, (json.loads(lines[-1][len("RESULT "):]) if lines else {})
+    return wall, (json.loads(lines[-1][len("RESULT ") :]) if lines else {})
 
 
 def main() -> int:
@@ -96,8 +101,12 @@ def main() -> int:
         init = [r["init"] for r in fresh + existing]
         reg_fresh = [r["registered"] for r in fresh]
         reg_existing = [r["registered"] for r in existing]
-        details["startup_s"] = {"python_pass": bare, "init": init, "registered_fresh": reg_fresh,
-                                "registered_existing": reg_existing}
+        details["startup_s"] = {
+            "python_pass": bare,
+            "init": init,
+            "registered_fresh": reg_fresh,
+            "registered_existing": reg_existing,
+        }
 
         mem_log, mem_base = [], []
         for rep in range(mem_reps):
@@ -114,22 +123,50 @@ def main() -> int:
     base_rss = median([r["after"] * mb for r in mem_base])
     peak_added = [(r["peak"] - r["before"]) * mb for r in mem_log]
     results = [
-        Result("import daybreak + init(), fresh process", median(init), "s", "python -c pass (whole process)",
-               median(bare), 0.3, note=f"reps {_common.spread(init)} s, {len(init)} processes (fresh and existing DB)"),
-        Result("… until registered in the DB, fresh home (creates schema)", median(reg_fresh), "s",
-               "python -c pass (whole process)", median(bare),
-               note="info, no floor: import + init + run.flush(); the loop does not wait for this"),
-        Result("… until registered in the DB, existing DB", median(reg_existing), "s",
-               "python -c pass (whole process)", median(bare),
-               note="info, no floor: import + init + run.flush(); the loop does not wait for this"),
-        Result("RSS added by logging 1M points (after flush)", median(added), "MB",
-               "RSS of the same process logging nothing", base_rss, 30,
-               note=f"reps {_common.spread(added)} MB; the process logging nothing changed by "
-                    f"{_common.fmt(median(base_added))} MB over the same span; ratio = share added to the process"),
-        Result("peak RSS while logging 1M points as fast as possible", median(peak_added), "MB",
-               "RSS of the same process logging nothing", base_rss,
-               note="info, no floor: peak above the pre-logging RSS; the queue holds what the writer "
-                    "has not drained yet"),
+        Result(
+            "import daybreak + init(), fresh process",
+            median(init),
+            "s",
+            "python -c pass (whole process)",
+            median(bare),
+            0.3,
+            note=f"reps {_common.spread(init)} s, {len(init)} processes (fresh and existing DB)",
+        ),
+        Result(
+            "… until registered in the DB, fresh home (creates schema)",
+            median(reg_fresh),
+            "s",
+            "python -c pass (whole process)",
+            median(bare),
+            note="info, no floor: import + init + run.flush(); the loop does not wait for this",
+        ),
+        Result(
+            "… until registered in the DB, existing DB",
+            median(reg_existing),
+            "s",
+            "python -c pass (whole process)",
+            median(bare),
+            note="info, no floor: import + init + run.flush(); the loop does not wait for this",
+        ),
+        Result(
+            "RSS added by logging 1M points (after flush)",
+            median(added),
+            "MB",
+            "RSS of the same process logging nothing",
+            base_rss,
+            30,
+            note=f"reps {_common.spread(added)} MB; the process logging nothing changed by "
+            f"{_common.fmt(median(base_added))} MB over the same span; ratio = share added to the process",
+        ),
+        Result(
+            "peak RSS while logging 1M points as fast as possible",
+            median(peak_added),
+            "MB",
+            "RSS of the same process logging nothing",
+            base_rss,
+            note="info, no floor: peak above the pre-logging RSS; the queue holds what the writer "
+            "has not drained yet",
+        ),
     ]
     return _common.report("startup: start-up time and memory", results, options, details)
 

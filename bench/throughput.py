@@ -33,7 +33,9 @@ def daybreak_rate(seconds: float) -> dict[str, float]:
     from daybreak.tracking import points
 
     with _common.temp_home() as home:
-        run = daybreak.init(project="bench", name="throughput", system_metrics=False, capture_output=False)
+        run = daybreak.init(
+            project="bench", name="throughput", system_metrics=False, capture_output=False
+        )
         log = run.log
         gc.collect()
         step = 0
@@ -42,8 +44,21 @@ def daybreak_rate(seconds: float) -> dict[str, float]:
         while time.perf_counter() < deadline:
             for _ in range(1000):
                 v = step * 1e-3
-                log({"train/k0": v, "train/k1": v, "train/k2": v, "train/k3": v, "train/k4": v,
-                     "train/k5": v, "train/k6": v, "train/k7": v, "train/k8": v, "train/k9": v}, step=step)
+                log(
+                    {
+                        "train/k0": v,
+                        "train/k1": v,
+                        "train/k2": v,
+                        "train/k3": v,
+                        "train/k4": v,
+                        "train/k5": v,
+                        "train/k6": v,
+                        "train/k7": v,
+                        "train/k8": v,
+                        "train/k9": v,
+                    },
+                    step=step,
+                )
                 step += 1
         logged_at = time.perf_counter()
         flushed = run.flush(timeout=600)
@@ -73,7 +88,9 @@ def tofile_rate(total: int, folder: Path) -> float:
     per_key = total // len(KEYS)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        handles = [stack.enter_context(open(folder / f"{i}.points", "ab")) for i in range(len(KEYS))]
+        handles = [
+            stack.enter_context(open(folder / f"{i}.points", "ab")) for i in range(len(KEYS))
+        ]
         written = 0
         while written < per_key:
             n = min(len(chunk), per_key - written)
@@ -105,16 +122,26 @@ def main() -> int:
         f"points missing on disk: {lost}; history() lengths match: {all(r['history_ok'] for r in ours)}"
     )
     results = [
-        Result("durable write rate, one run", median(rates), "points/s", "numpy tofile append + fsync", median(base),
-               200_000, higher_is_better=True, note=note),
+        Result(
+            "durable write rate, one run",
+            median(rates),
+            "points/s",
+            "numpy tofile append + fsync",
+            median(base),
+            200_000,
+            higher_is_better=True,
+            note=note,
+        ),
     ]
     if lost:
-        results[0].floor = float("inf")  # a point logged but not on disk fails the benchmark outright
+        results[0].floor = float(
+            "inf"
+        )  # a point logged but not on disk fails the benchmark outright
         results[0].note += " — POINTS LOST"
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results[0].note += (
-        f"; peak RSS of the process {peak_mb:,.0f} MB (the caller outruns the writer, the queue holds the rest)"
-    )
+    results[
+        0
+    ].note += f"; peak RSS of the process {peak_mb:,.0f} MB (the caller outruns the writer, the queue holds the rest)"
     details: dict[str, Any] = {"reps": ours, "tofile_rates": base, "peak_rss_mb": peak_mb}
     return _common.report("throughput: sustained durable write rate", results, options, details)
 

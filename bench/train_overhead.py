@@ -33,8 +33,10 @@ def build() -> Any:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Linear(512, 512), torch.nn.ReLU(),
-        torch.nn.Linear(512, 512), torch.nn.ReLU(),
+        torch.nn.Linear(512, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 512),
+        torch.nn.ReLU(),
         torch.nn.Linear(512, 10),
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -64,7 +66,10 @@ class Trainer:
             if log:
                 lr = optimizer.param_groups[0]["lr"]
                 called = time.perf_counter()
-                run_log({"train/loss": loss.detach(), "train/lr": lr, "train/epoch": self.step // 1000}, step=self.step)
+                run_log(
+                    {"train/loss": loss.detach(), "train/lr": lr, "train/epoch": self.step // 1000},
+                    step=self.step,
+                )
                 self.log_seconds += time.perf_counter() - called
             self.step += 1
         if log:
@@ -77,7 +82,9 @@ def background_cpu_seconds() -> float:
     resolution from Linux schedstat (psutil's 10 ms ticks where that is missing)."""
     import threading
 
-    ids = [t.native_id for t in threading.enumerate() if t.name.startswith("daybreak") and t.native_id]
+    ids = [
+        t.native_id for t in threading.enumerate() if t.name.startswith("daybreak") and t.native_id
+    ]
     total = 0.0
     for native_id in ids:
         try:
@@ -108,7 +115,9 @@ def main() -> int:
     import daybreak
 
     with _common.temp_home():
-        run = daybreak.init(project="bench", name="train-overhead", system_metrics=False, capture_output=False)
+        run = daybreak.init(
+            project="bench", name="train-overhead", system_metrics=False, capture_output=False
+        )
         trainer = Trainer(run)
         for _ in range(20):  # warm-up: allocator, first log of each key, writer imports
             trainer.block(steps, True)
@@ -133,33 +142,52 @@ def main() -> int:
     low, high = bootstrap_ci(overheads)
     step_ms = median(plain)
     pooled = (statistics.fmean(logged) / statistics.fmean(plain) - 1) * 100
-    details = {"ci95_pct": [low, high], "plain_ms": plain, "logged_ms": logged, "overhead_pct": overheads,
-               "steps_per_block": steps, "writer_cpu_us_per_logged_step": writer_us_per_step,
-               "caller_us_per_logged_step": caller_us_per_step}
+    details = {
+        "ci95_pct": [low, high],
+        "plain_ms": plain,
+        "logged_ms": logged,
+        "overhead_pct": overheads,
+        "steps_per_block": steps,
+        "writer_cpu_us_per_logged_step": writer_us_per_step,
+        "caller_us_per_logged_step": caller_us_per_step,
+    }
     results = [
         Result(
-            "training step overhead of run.log every step", median(overheads), "%",
-            "step time without logging", step_ms, 1.0, baseline_unit="ms/step",
+            "training step overhead of run.log every step",
+            median(overheads),
+            "%",
+            "step time without logging",
+            step_ms,
+            1.0,
+            baseline_unit="ms/step",
             ratio_value=1 + median(overheads) / 100,
             note=f"{pairs} A/B block pairs x {steps} steps; 95% bootstrap CI of the median "
-                 f"{low:+.2f}…{high:+.2f} %; pooled mean B / mean A - 1: {pooled:+.2f} %; "
-                 f"step {step_ms:.3f} ms without, {median(logged):.3f} ms with logging "
-                 f"(about {median(overheads) / 100 * step_ms * 1e3:.0f} µs per step); "
-                 f"{points:,} loss points read back",
+            f"{low:+.2f}…{high:+.2f} %; pooled mean B / mean A - 1: {pooled:+.2f} %; "
+            f"step {step_ms:.3f} ms without, {median(logged):.3f} ms with logging "
+            f"(about {median(overheads) / 100 * step_ms * 1e3:.0f} µs per step); "
+            f"{points:,} loss points read back",
         ),
         Result(
-            "time inside run.log per step (3 scalars, loss as tensor)", caller_us_per_step, "µs",
-            "step time without logging", step_ms * 1e3, baseline_unit="µs",
+            "time inside run.log per step (3 scalars, loss as tensor)",
+            caller_us_per_step,
+            "µs",
+            "step time without logging",
+            step_ms * 1e3,
+            baseline_unit="µs",
             ratio_value=caller_us_per_step / (step_ms * 1e3),
             note="info, no floor: measured around each call in the B blocks; the part of the overhead "
-                 "the loop pays directly",
+            "the loop pays directly",
         ),
         Result(
-            "background threads' CPU per logged step (3 scalars)", writer_us_per_step, "µs",
-            "step time without logging", step_ms * 1e3, baseline_unit="µs",
+            "background threads' CPU per logged step (3 scalars)",
+            writer_us_per_step,
+            "µs",
+            "step time without logging",
+            step_ms * 1e3,
+            baseline_unit="µs",
             ratio_value=writer_us_per_step / (step_ms * 1e3),
             note="info, no floor: background CPU measured directly; it runs beside the loop on the other "
-                 "core and only contends for the GIL",
+            "core and only contends for the GIL",
         ),
     ]
     title = "train_overhead: tiny real training loop, with and without logging"
