@@ -26,6 +26,12 @@ KIOSK_ALLOWED: tuple[tuple[str, str], ...] = (
 # Anyone signed in may do these, whatever their role.
 EVERYONE_ALLOWED: tuple[tuple[str, str], ...] = (("POST", "/logout"),)
 
+# POSTs that only read (the MLflow API's searches): viewers may send them, kiosks may not.
+READ_ONLY_POSTS: tuple[tuple[str, str], ...] = (
+    ("POST", "/api/2.0/mlflow/runs/search"),
+    ("POST", "/api/2.0/mlflow/experiments/search"),
+)
+
 
 def _listed(rules: tuple[tuple[str, str], ...], method: str, path: str) -> bool:
     method = "GET" if method == "HEAD" else method
@@ -48,6 +54,8 @@ def refusal(principal: Principal, method: str, path: str) -> ForbiddenError | No
             "sign in as a user to see or change anything else",
         )
     if method in SAFE_METHODS or principal.can_change_things:
+        return None
+    if _listed(READ_ONLY_POSTS, method, path):
         return None
     return ForbiddenError(
         f"{principal.name or 'you'} ({principal.role}) may look but not change anything",

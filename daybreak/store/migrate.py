@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from daybreak.store.engine import Database
 
-HEAD = "0010"
+HEAD = "0011"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_ID = 0x0DA1B4EA
 

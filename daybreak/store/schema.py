@@ -22,6 +22,7 @@ projects = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("archived_at", sa.Float, nullable=True),  # MLflow's deleted experiments
 )
 
 runs = sa.Table(
@@ -463,4 +464,27 @@ sessions = sa.Table(  # signed-in browsers; the cookie holds the id, the table i
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("last_seen_at", sa.Float, nullable=False),
     sa.Index("ix_sessions_expires_at", "expires_at"),
+)
+
+run_tags = sa.Table(  # key-value tags, as the MLflow protocol sets them (list tags live on runs)
+    "run_tags",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+project_tags = sa.Table(  # MLflow experiment tags
+    "project_tags",
+    metadata,
+    sa.Column(
+        "project_id",
+        sa.Integer,
+        sa.ForeignKey("projects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )

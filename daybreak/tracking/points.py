@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +161,26 @@ class PointFiles:
             _fsync_dir(self.folder)
             self._created = False
         self._dirty.clear()
+
+    def detach_sync(self) -> Callable[[], None]:
+        """What :meth:`sync` would do, to run later without holding the caller's lock: the
+        dirty files are duplicated, so closing or writing them meanwhile is safe."""
+        fds = [os.dup(fd) for fd in self._dirty]
+        created, folder = self._created, self.folder
+        self._dirty.clear()
+        self._created = False
+
+        def sync() -> None:
+            try:
+                for fd in fds:
+                    os.fsync(fd)
+                if created:
+                    _fsync_dir(folder)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+        return sync
 
     def close(self) -> None:
         self.sync()

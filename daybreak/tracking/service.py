@@ -16,7 +16,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from daybreak.errors import ConflictError, NotFoundError
 from daybreak.store.engine import Database
-from daybreak.store.schema import artifacts, metric_keys, notes, projects, run_datasets, runs
+from daybreak.store.schema import (
+    artifacts,
+    metric_keys,
+    notes,
+    projects,
+    run_datasets,
+    run_tags,
+    runs,
+)
 from daybreak.tracking.records import CRASHED, ENDED, RUNNING, KeyStats, RunRecord, nan_if_none
 
 
@@ -162,6 +170,16 @@ def _beat(conn: sa.Connection, run_id: str, now: float) -> None:
     )
 
 
+def replace_key_stats(
+    db: Database, run_id: str, stats: Mapping[str, KeyStats], heartbeat: float
+) -> None:
+    """Set the run's whole metric index to ``stats`` (rebuilt from its files) and beat."""
+    with db.write() as conn:
+        conn.execute(metric_keys.delete().where(metric_keys.c.run_id == run_id))
+        merge_key_stats(conn, run_id, stats)
+        _beat(conn, run_id, heartbeat)
+
+
 def merge_key_stats(conn: sa.Connection, run_id: str, stats: Mapping[str, KeyStats]) -> None:
     if not stats:
         return
@@ -285,7 +303,7 @@ def _not_zombie(pid: int) -> bool:
 def delete_runs(db: Database, run_ids: Iterable[str]) -> int:
     ids = list(run_ids)
     with db.write() as conn:
-        for table in (metric_keys, artifacts, notes, run_datasets):
+        for table in (metric_keys, artifacts, notes, run_datasets, run_tags):
             conn.execute(table.delete().where(table.c.run_id.in_(ids)))
         return int(conn.execute(runs.delete().where(runs.c.id.in_(ids))).rowcount)
 

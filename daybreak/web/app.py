@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from daybreak import __version__
 from daybreak.config import Settings, get_settings
 from daybreak.errors import DaybreakError, NotFoundError
+from daybreak.mlflow_api.errors import error_response as mlflow_error
+from daybreak.mlflow_api.errors import is_mlflow_path
 from daybreak.tracking.readers import LocalBackend
 from daybreak.web import auth
 
@@ -43,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(accounts.api)
     app.include_router(kiosk.router)
+    from daybreak.web import mlflow
+
+    mlflow.install(app)
     _include_pages(app)
     return app
 
@@ -61,14 +66,18 @@ def error_body(exc: DaybreakError) -> dict[str, Any]:
 
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(DaybreakError)
-    async def _daybreak_error(_: Request, exc: DaybreakError) -> JSONResponse:
+    async def _daybreak_error(request: Request, exc: DaybreakError) -> JSONResponse:
+        if is_mlflow_path(request.url.path):
+            return JSONResponse(*mlflow_error(exc))
         return JSONResponse(error_body(exc), status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
+        if is_mlflow_path(request.url.path):
+            return JSONResponse(*mlflow_error(DaybreakError(problems, "see /docs for the schema")))
         body = {
             "error": {
                 "type": "ValidationError",
@@ -80,6 +89,10 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if is_mlflow_path(request.url.path) and exc.status_code in (404, 405):
+            from daybreak.web.mlflow import not_found as mlflow_not_found
+
+            return mlflow_not_found(request.url.path)
         accept = request.headers.get("accept", "")
         wants_page = not request.url.path.startswith("/api/") and "text/html" in accept
         if exc.status_code == 404 and wants_page:

@@ -11,13 +11,14 @@ An endpoint that changes state needs no extra code: the middleware refuses viewe
 
 from __future__ import annotations
 
+import base64
 import hmac
 import urllib.parse
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daybreak.access import sessions, tokens, users
 from daybreak.access.errors import ForbiddenError
@@ -25,6 +26,8 @@ from daybreak.access.policy import SAFE_METHODS, refusal
 from daybreak.access.principal import LEGACY_NAME, OPEN, Principal
 from daybreak.config import Settings
 from daybreak.errors import AuthError, DaybreakError
+from daybreak.mlflow_api.errors import error_response as mlflow_error
+from daybreak.mlflow_api.errors import is_mlflow_path
 from daybreak.store.engine import Database, get_database
 
 PUBLIC_PATHS = ("/api/health", "/login", "/static/")
@@ -66,6 +69,18 @@ class Gate:
             return Principal(LEGACY_NAME, "admin", "legacy")
         return tokens.authenticate_token(self.db, secret)
 
+    def who(self, bearer: str, session_id: str) -> Principal | None:
+        """:meth:`identify`, except that in open mode anyone is OPEN (one thread hop)."""
+        try:
+            principal = self.identify(bearer, session_id) if bearer or session_id else None
+        except AuthError:
+            if self.is_open():
+                return OPEN
+            raise
+        if principal is None and self.is_open():
+            return OPEN
+        return principal
+
     def identify(self, bearer: str, session_id: str) -> Principal | None:
         """The credentials' principal, None without any, AuthError when they are no good."""
         if bearer:
@@ -84,23 +99,58 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.gate = Gate(settings)
     app.include_router(router)
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next: Any) -> Any:
+    app.add_middleware(AccessMiddleware)
+
+
+class AccessMiddleware:
+    """Plain ASGI (no per-request task and queue as with ``@app.middleware``): a request is
+    either answered here (refused, or a kiosk signing in) or passed on as it came, its body
+    replayed when the CSRF check had to read a form."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
         try:
-            return await _admit(request, call_next)
+            refused = await _admit(request)
         except DaybreakError as exc:  # a database that is away, a credential that is no good
-            return _error(request, exc)
+            refused = _error(request, exc)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        body = getattr(request, "_body", None)
+        if body is not None:
+            receive = _replay(body)
+        await self.app(scope, receive, send)
 
 
-async def _admit(request: Request, call_next: Any) -> Any:
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _admit(request: Request) -> Response | None:
+    """None to let the request through, else the response that refuses or redirects it."""
     path = request.url.path
     if path.startswith(PUBLIC_PATHS):
-        return await call_next(request)
+        return None
     if _is_kiosk(path) and request.query_params.get("token"):
         return await _kiosk_sign_in(request)
     principal = await _principal(request)
     if principal is None:
-        return _sign_in_needed(request, AuthError("you are not signed in", API_SIGN_IN_HINT))
+        return _error(request, AuthError("you are not signed in", API_SIGN_IN_HINT))
     request.state.principal = principal
     refused = refusal(principal, request.method, path)
     if refused is None and not await _csrf_ok(request, principal):
@@ -111,28 +161,28 @@ async def _admit(request: Request, call_next: Any) -> Any:
         )
     if refused is not None:
         return _error(request, refused)
-    return await call_next(request)
+    return None
 
 
 async def _principal(request: Request) -> Principal | None:
     """Who is asking; OPEN in open mode when the credentials are missing or no good."""
-    the_gate = gate(request)
-    try:
-        principal = await run_in_threadpool(
-            the_gate.identify, _bearer(request), request.cookies.get(sessions.COOKIE, "")
-        )
-    except AuthError as exc:
-        if await run_in_threadpool(the_gate.is_open):
-            return OPEN
-        raise exc
-    if principal is None and await run_in_threadpool(the_gate.is_open):
-        return OPEN
-    return principal
+    bearer, session_id = _bearer(request), request.cookies.get(sessions.COOKIE, "")
+    return await run_in_threadpool(gate(request).who, bearer, session_id)
 
 
 def _bearer(request: Request) -> str:
+    """The token of ``Authorization: Bearer TOKEN``, or of Basic auth whose password is a
+    token (what the MLflow client sends with MLFLOW_TRACKING_USERNAME/PASSWORD)."""
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    return secret.strip() if scheme.lower() == "bearer" else ""
+    if scheme.lower() == "bearer":
+        return secret.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(secret.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2].strip()
+    return ""
 
 
 async def _csrf_ok(request: Request, principal: Principal) -> bool:
@@ -172,6 +222,8 @@ def _is_kiosk(path: str) -> bool:
 
 def _error(request: Request, exc: DaybreakError) -> Response:
     """The error as JSON for the API and scripts, as a page for a browser."""
+    if is_mlflow_path(request.url.path):
+        return JSONResponse(*mlflow_error(exc))
     if exc.http_status == 401:
         return _sign_in_needed(request, exc)
     accept = request.headers.get("accept", "")

@@ -19,8 +19,18 @@ def start_script(tmp_path: Path, body: str, name: str = "train.py") -> subproces
     script = tmp_path / name
     script.write_text(textwrap.dedent(body))
     return subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """A shell's background job ignores SIGINT, and Python then never raises KeyboardInterrupt:
+    give the script the default, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_line(process: subprocess.Popen[str], prefix: str, timeout: float = 60) -> str:
