@@ -47,14 +47,15 @@ def safe_relative(path: str) -> str:
 
 def locate(full_path: str) -> Location:
     """Split ``EXP/RUN/artifacts/PATH`` (what the client puts in the URL)."""
-    clean = safe_relative(full_path)
-    parts = clean.split("/", 3)
-    if len(parts) < 3 or parts[2] != "artifacts":
+    parts = full_path.lstrip("/").split("/", 3)
+    if len(parts) < 3 or parts[2] != "artifacts" or not parts[0] or not parts[1]:
         raise invalid(
             f"artifact path {full_path!r} is not EXPERIMENT/RUN/artifacts/PATH",
             "use the artifact_uri the server gave the run",
         )
-    return Location(parts[0], parts[1], parts[3] if len(parts) > 3 else "")
+    head = safe_relative("/".join(parts[:3]))
+    experiment, run, _ = head.split("/")
+    return Location(experiment, run, safe_relative(parts[3]) if len(parts) > 3 else "")
 
 
 def _name_of(path: str) -> str:

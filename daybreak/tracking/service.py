@@ -266,7 +266,7 @@ def mark_stale_runs(db: Database, now: float, stale_after: float) -> list[str]:
     dead = [
         row.id
         for row in rows
-        if row.last_heartbeat < now - stale_after
+        if row.last_heartbeat < now - _stale_window(row, stale_after)
         or (row.host == host and row.pid and not _alive(row.pid))
     ]
     if not dead:
@@ -280,6 +280,17 @@ def mark_stale_runs(db: Database, now: float, stale_after: float) -> list[str]:
             .values(status=CRASHED, ended_at=runs.c.last_heartbeat, error=message)
         )
     return dead
+
+
+QUIET_STALE_AFTER = 3600.0
+
+
+def _stale_window(row: Any, stale_after: float) -> float:
+    """Runs logged over a protocol without heartbeats (MLflow's: no host, no pid) only beat
+    when they log, so they get an hour of silence before they count as crashed."""
+    if not row.host and row.pid is None:
+        return max(stale_after, QUIET_STALE_AFTER)
+    return stale_after
 
 
 def _alive(pid: int) -> bool:
