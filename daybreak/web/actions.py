@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from daybreak.notes import service
 from daybreak.store.engine import Database, get_database
-from daybreak.web.deps import principal
+from daybreak.web.deps import RowId, principal
 from daybreak.web.deps import settings as _settings
 
 api = APIRouter(prefix="/api/action-items", tags=["action items"])
@@ -60,12 +60,12 @@ def add_item(request: Request, item: NewItem) -> dict[str, Any]:
 
 
 @api.post("/{item_id}/assign")
-def assign_item(request: Request, item_id: int, assignment: Assignment) -> dict[str, Any]:
+def assign_item(request: Request, item_id: RowId, assignment: Assignment) -> dict[str, Any]:
     return service.assign_action_item(_db(request), item_id, assignment.owner)
 
 
 @api.post("/{item_id}/resolve")
-def resolve_item(request: Request, item_id: int, resolution: Resolution) -> dict[str, Any]:
+def resolve_item(request: Request, item_id: RowId, resolution: Resolution) -> dict[str, Any]:
     return service.resolve_action_item(
         _db(request), item_id, resolution.note, by=principal(request).name
     )

@@ -16,7 +16,7 @@ from daybreak.store.jsontext import nonfinite_text, to_jsonable
 from daybreak.tracking import series
 from daybreak.tracking.readers import LocalBackend
 from daybreak.tracking.series import Series, Window
-from daybreak.web.deps import store
+from daybreak.web.deps import RowId, store
 
 router = APIRouter(prefix="/api", tags=["read"])
 MAX_POINTS = 100_000
@@ -211,7 +211,7 @@ def artifacts(
 
 
 @router.get("/runs/{run_id}/artifacts/{artifact_id}/download")
-def download(run_id: str, artifact_id: int, db: LocalBackend = Depends(store)) -> FileResponse:
+def download(run_id: str, artifact_id: RowId, db: LocalBackend = Depends(store)) -> FileResponse:
     full = db.resolve(run_id)
     for row in db.artifacts(full):
         if row["id"] == artifact_id:

@@ -8,8 +8,9 @@ kiosks (``daybreak.web.auth``). Use ``Depends(require_role("admin"))`` for admin
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from daybreak.access.errors import ForbiddenError
 from daybreak.access.principal import Principal
@@ -17,6 +18,9 @@ from daybreak.access.roles import Role, at_least
 from daybreak.config import Settings
 from daybreak.errors import AuthError
 from daybreak.tracking.readers import LocalBackend
+
+# A row id in a URL: bounded, so that a huge number is a 422, not a database overflow (500)
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def store(request: Request) -> LocalBackend:

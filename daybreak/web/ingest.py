@@ -22,8 +22,8 @@ from daybreak.tracking import service
 from daybreak.tracking.readers import LocalBackend
 from daybreak.tracking.records import KeyStats, RunRecord
 from daybreak.web.api import run_json
+from daybreak.web.deps import RowId, store
 from daybreak.web.deps import settings as settings_dep
-from daybreak.web.deps import store
 
 router = APIRouter(prefix="/api", tags=["ingest"])
 _locks: dict[str, threading.Lock] = {}
@@ -223,7 +223,7 @@ async def put_artifact(
 
 
 @router.delete("/runs/{run_id}/artifacts/{artifact_id}", status_code=204)
-def delete_artifact(run_id: str, artifact_id: int, db: LocalBackend = Depends(store)) -> Response:
+def delete_artifact(run_id: str, artifact_id: RowId, db: LocalBackend = Depends(store)) -> Response:
     full = db.resolve(run_id)
     rows = [r for r in db.artifacts(full) if r["id"] == artifact_id]
     db.delete_artifacts(rows)
