@@ -20,6 +20,36 @@ from daybreak.config import Settings, get_settings
 PG_ADMIN_URL = os.environ.get("DAYBREAK_TEST_DB", "")
 
 
+IN_CI = os.environ.get("CI") == "true"
+MAY_SKIP_IN_CI = ("tests/gpu/",)  # CI machines have no GPU: those skips say so and are allowed
+
+
+def _skip_is_failure(nodeid: str) -> bool:
+    return IN_CI and not nodeid.startswith(MAY_SKIP_IN_CI)
+
+
+def _as_failure(report: pytest.CollectReport | pytest.TestReport) -> None:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, where nothing may skip: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and _skip_is_failure(item.nodeid):
+        _as_failure(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _skip_is_failure(report.nodeid):
+        _as_failure(report)
+
+
 def pytest_report_header() -> str:
     return f"daybreak metadata store under test: {'PostgreSQL' if PG_ADMIN_URL else 'SQLite'}"
 
