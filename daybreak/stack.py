@@ -57,10 +57,16 @@ class ServerThread:
         import uvicorn
 
         from daybreak.web.app import create_app
+        from daybreak.web.limits import http_protocol
 
         check_port_free(host, port)
         config = uvicorn.Config(
-            create_app(settings), host=host, port=port, log_level="warning", access_log=False
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            http=http_protocol(),
         )
         self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}"

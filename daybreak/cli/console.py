@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 from rich.console import Console
 
@@ -25,3 +27,29 @@ def fail(message: str, hint: str | None = None, code: int = 1) -> None:
     if hint:
         errors.print(f"[dim]hint:[/] {hint}")
     raise SystemExit(code)
+
+
+@contextlib.contextmanager
+def progress(
+    label: str, total: int, unit: Literal["items", "bytes"] = "items"
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while the block runs (only on a terminal); yields the function
+    that advances it by a number of items or bytes."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeRemainingColumn,
+    )
+
+    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        amount,
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=errors, transient=True, disable=not errors.is_terminal) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -64,6 +64,9 @@ def _register() -> None:
     from daybreak.cli import access
 
     access.register(app)
+    from daybreak.cli import imports
+
+    imports.register(app)
     try:
         from daybreak.cli import runs
     except ImportError:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from daybreak.cli.console import console, errors, print_json
+from daybreak.cli.console import console, print_json, progress
 from daybreak.config import get_settings
 from daybreak.display import format_duration
 from daybreak.errors import ConfigError, ConflictError, NotFoundError
@@ -219,7 +218,7 @@ def export(
             raise SystemExit(1) from None
         return
     total = transfer.count_points(store, run_ids)
-    with _progress("exporting", total) as advance:
+    with progress("exporting", total) as advance:
         result = transfer.export_file(store, run_ids, Path(output), advance)
     console.print(
         f"exported {len(result.run_ids)} run(s), {result.points} points to {escape(output)}"
@@ -248,7 +247,10 @@ def import_(
             raise NotFoundError(
                 f"no file {file}", "give the path of a file written by `daybreak runs export`"
             )
-        with path.open("rb") as source, _progress("importing", path.stat().st_size) as advance:
+        with (
+            path.open("rb") as source,
+            progress("importing", path.stat().st_size, unit="bytes") as advance,
+        ):
             result = transfer.import_runs(settings, source, project, new_ids, advance)
     console.print(
         f"imported {len(result.run_ids)} run(s), {result.points} points: {', '.join(result.run_ids)}"
@@ -398,28 +400,6 @@ def _write(text: str) -> None:
     """Captured output goes out verbatim: no markup, wrapping or highlighting."""
     console.file.write(text)
     console.file.flush()
-
-
-@contextlib.contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        MofNCompleteColumn,
-        Progress,
-        TimeRemainingColumn,
-    )
-
-    amount = DownloadColumn() if label == "importing" else MofNCompleteColumn()
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        amount,
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=errors, transient=True, disable=not errors.is_terminal) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _print_header(record: RunRecord) -> None:

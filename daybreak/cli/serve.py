@@ -61,12 +61,19 @@ def server(
     from daybreak.stack import check_port_free
     from daybreak.store.engine import get_database
     from daybreak.web.app import create_app
+    from daybreak.web.limits import http_protocol
 
     settings = get_settings(host=host, port=port)
     get_database(settings.db_url)
     check_port_free(settings.host, settings.port)
     console.print(f"Daybreak server on http://{settings.host}:{settings.port}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=http_protocol(),
+    )
 
 
 def sync(

@@ -21,13 +21,14 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
     asyncio's loop), no access log (it costs more than a small model's prediction)."""
     import uvicorn
 
-    fast = importlib.util.find_spec("httptools") is not None
+    from daybreak.web.limits import http_protocol
+
     loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="httptools" if fast else "h11",
+        http=http_protocol(),
         loop=loop,
         log_level="warning",
         access_log=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = LocalBackend(settings)
     _install_errors(app)
     auth.install(app, settings)
+    from daybreak.web.limits import BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware, settings=settings)  # outermost: before access
     from daybreak.web import accounts, actions, api, dailylog, ingest, kiosk, models
 
     app.include_router(api.router)
@@ -71,6 +75,20 @@ def _install_errors(app: FastAPI) -> None:
             return JSONResponse(*mlflow_error(exc))
         return JSONResponse(error_body(exc), status_code=exc.http_status)
 
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        """A value that passed validation but that the store cannot hold (a lone surrogate,
+        a NUL in PostgreSQL text, an integer past 64 bits): the request's fault, not a 500."""
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        refused = DaybreakError(
+            f"the request has a value that cannot be stored: {detail}",
+            "send valid UTF-8 text without NUL characters and numbers in range",
+        )
+        refused.http_status = 422
+        return await _daybreak_error(request, refused)
+
+    for kind in (UnicodeEncodeError, OverflowError, sqlalchemy.exc.DataError):
+        app.add_exception_handler(kind, _unstorable)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
@@ -89,6 +107,9 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        carried = getattr(exc, "error", None)  # daybreak.web.limits.BodyRefused
+        if isinstance(carried, DaybreakError):
+            return await _daybreak_error(request, carried)
         if is_mlflow_path(request.url.path) and exc.status_code in (404, 405):
             from daybreak.web.mlflow import not_found as mlflow_not_found
 

@@ -18,6 +18,7 @@ import urllib.parse
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daybreak.access import sessions, tokens, users
@@ -119,6 +120,9 @@ class AccessMiddleware:
             refused = await _admit(request)
         except DaybreakError as exc:  # a database that is away, a credential that is no good
             refused = _error(request, exc)
+        except HTTPException as exc:  # a form body over its limit, or stalled
+            error = getattr(exc, "error", None) or DaybreakError(str(exc.detail))
+            refused = _error(request, error)
         if refused is not None:
             await refused(scope, receive, send)
             return

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -42,15 +43,19 @@ class RunIn(BaseModel):
     tags: list[str] = []
     summary: dict[str, Any] = {}
     git: dict[str, Any] = {}
-    host: str = ""
-    pid: int | None = None
+    host: str = Field("", max_length=255)
+    pid: int | None = Field(None, ge=0, le=2**31 - 1)
     command: str = ""
     environment: dict[str, Any] = {}
-    started_at: float | None = None
+    started_at: float | None = Field(None, ge=0, le=1e11)  # seconds: until the year 5138
 
 
 @router.put("/runs/{run_id}", status_code=201)
-def create_run(run_id: str, body: RunIn, db: LocalBackend = Depends(store)) -> dict[str, Any]:
+def create_run(
+    body: RunIn,
+    run_id: str = PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$"),
+    db: LocalBackend = Depends(store),
+) -> dict[str, Any]:
     now = time.time()
     record = RunRecord(
         id=run_id, **{**body.model_dump(), "started_at": body.started_at or now}, last_heartbeat=now
