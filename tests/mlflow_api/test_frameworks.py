@@ -48,7 +48,9 @@ def test_huggingface_mlflow_callback(
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hf-mlflow")
     monkeypatch.setenv("HF_MLFLOW_LOG_ARTIFACTS", "0")
     capture = Capture()
-    args = arguments(tmp_path, max_steps=20, run_name="bert-tiny", eval_strategy="steps", eval_steps=10)
+    args = arguments(
+        tmp_path, max_steps=20, run_name="bert-tiny", eval_strategy="steps", eval_steps=10
+    )
     hf = Trainer(
         model=tiny_bert(),
         args=args,
