@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -132,7 +131,7 @@ def main() -> int:
 
     options = _common.args(__doc__.split("\n")[0], extra)
     seconds = 30.0 if options.quick else options.minutes * 60
-    from mlflow_client import _fresh_pg_database, _free_port, _server  # shared server plumbing
+    from mlflow_client import _free_port, _fresh_pg_database, _server  # shared server plumbing
 
     with tempfile.TemporaryDirectory(prefix="daybreak-bench-writers-") as tmp:
         work = Path(tmp)
