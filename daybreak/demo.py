@@ -135,9 +135,12 @@ def run_demo(settings: Settings, url: str, console: Any, watchdog: Any = None) -
         )
     for job in jobs:
         console.print(f"  {job.name:<26} succeeded  {url}/runs/{job.run_id}")
+    from daybreak.demo_mlflow import log_mlflow_script
+
+    mlflow_run = log_mlflow_script(url, console)
     if watchdog is not None:
         wait_for_watchdog(watchdog, time.time())
-    run_ids = [j.run_id for j in jobs]
+    run_ids = [j.run_id for j in jobs] + [mlflow_run]
     morning(settings, run_ids, jobs[0].run_id, console)
     console.print(f"Open [link={url}/projects/demo]{url}/projects/demo[/] to see the runs.")
     return run_ids

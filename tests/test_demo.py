@@ -44,7 +44,11 @@ def test_up_demo_once(home):
     jobs = service.list_jobs(settings, project="demo")
     assert len(jobs) == 8 and {j.status for j in jobs} == {"succeeded"}
     runs = {r.name: r for r in backend().list_runs(project="demo")}
+    mlflow_run = runs.pop("mlflow-script")  # an unchanged MLflow script logged in as well
     assert set(runs) == {j.name for j in jobs}
+    assert "mlflow: an unchanged MLflow script logged 60 steps" in done.stdout
+    assert mlflow_run.config["lr"] == "0.003" and mlflow_run.status == "finished"
+    assert len(daybreak.get_run(mlflow_run.id).history("val/pck")) == 60
     assert {t for r in runs.values() for t in r.tags} >= {"demo", *CATEGORIES}
     best = runs["shapes-cnn"]
     assert daybreak.get_run(best.id).metrics()["val/acc"].last > 0.9
