@@ -29,7 +29,8 @@ SCRIPT = textwrap.dedent(
                 {{"train/loss": 2.0 * math.exp(-step / 20), "val/pck": 1 - math.exp(-step / 25)}},
                 step=step,
             )
-        print(run.info.run_id)
+        run_id = run.info.run_id
+    print("DAYBREAK_RUN_ID", run_id)  # the client prints its own lines too
     """
 )
 
@@ -58,7 +59,10 @@ def _with_client(url: str) -> str:
     )
     if done.returncode:
         raise RuntimeError(f"the MLflow script failed:\n{done.stderr[-2000:]}")
-    return done.stdout.strip().splitlines()[-1]
+    marked = [line for line in done.stdout.splitlines() if line.startswith("DAYBREAK_RUN_ID ")]
+    if not marked:
+        raise RuntimeError(f"the MLflow script printed no run id:\n{done.stdout[-2000:]}")
+    return marked[-1].split()[1]
 
 
 def _over_the_wire(url: str) -> str:

@@ -156,9 +156,11 @@ def list_tokens(db: Database, user: str | None = None) -> list[Token]:
 
 def get_token(db: Database, ref: str) -> Token:
     """A token by its id or its visible prefix (``dbk_AbCd1234``)."""
-    column = api_tokens.c.id if ref.isdigit() else api_tokens.c.prefix
+    column = api_tokens.c.id if (ref.isascii() and ref.isdigit()) else api_tokens.c.prefix
     with db.read() as conn:
-        rows = conn.execute(_select().where(column == (int(ref) if ref.isdigit() else ref)))
+        rows = conn.execute(
+            _select().where(column == (int(ref) if (ref.isascii() and ref.isdigit()) else ref))
+        )
         found = rows.all()
     if len(found) != 1:
         problem = "no token" if not found else "more than one token"

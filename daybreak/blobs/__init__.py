@@ -14,6 +14,23 @@ from daybreak.errors import ConfigError, NotFoundError, StorageFullError
 CHUNK = 1 << 20
 
 
+def check_key(key: str) -> str:
+    """``key`` if it names a blob under the root: the last guard against a name from outside
+    ('..', an absolute path, a backslash, a control character) reaching the file system."""
+    parts = key.split("/")
+    bad = (
+        not key
+        or key.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in key)
+    )
+    if bad:
+        raise ConfigError(
+            f"blob key {key!r} is not a plain relative path", "this is a bug: report it"
+        )
+    return key
+
+
 class BlobStore:
     """Keys are '/'-separated paths under the store's root URL."""
 
@@ -37,7 +54,7 @@ class BlobStore:
         return f"{self.url}/{key}"
 
     def _path(self, key: str) -> str:
-        return f"{self.root}/{key}"
+        return f"{self.root}/{check_key(key)}"
 
     def put_file(self, source: Path, key: str) -> tuple[str, int, str]:
         """Copy ``source`` under ``key`` atomically; returns (uri, size, sha256)."""

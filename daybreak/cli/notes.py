@@ -70,7 +70,7 @@ def _log(db: Database, value: str | None) -> int | None:
         return None
     if value == "latest":
         return _latest_log(db)
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ConfigError(f"--log {value!r} is not a log id", "give a number, or --log latest")
     return int(value)
 

@@ -134,7 +134,7 @@ def find(settings: Settings, which: str) -> dict[str, Any]:
         if found is None:
             raise NotFoundError("no Daily Log yet", "build one with `daybreak dailylog build`")
         return found
-    if not which.isdigit():
+    if not (which.isascii() and which.isdigit()):
         raise NotFoundError(
             f"{which!r} is not a Daily Log id",
             "give a number from `daybreak dailylog ls`, or latest",

@@ -236,7 +236,7 @@ def _experiments(client: Any, uri: str, names: list[str]) -> list[Any]:
     out = []
     for name in dict.fromkeys(names):
         experiment = client.get_experiment_by_name(name)
-        if experiment is None and name.isdigit():
+        if experiment is None and (name.isascii() and name.isdigit()):
             experiment = _experiment_by_id(client, name)
         if experiment is None:
             known = [e.name for e in _all_experiments(client)]

@@ -342,7 +342,11 @@ def _host(name: str) -> str:
     if len(parts) < 2:
         return ""
     pieces = parts[1].rsplit(".", 2)
-    return pieces[0][:255] if len(pieces) == 3 and pieces[1].isdigit() else ""
+    return (
+        pieces[0][:255]
+        if len(pieces) == 3 and (pieces[1].isascii() and pieces[1].isdigit())
+        else ""
+    )
 
 
 class _Protos:

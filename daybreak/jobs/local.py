@@ -31,7 +31,7 @@ def detect_gpus() -> list[int]:
     """The GPU indices this process may use: NVML's count, narrowed by CUDA_VISIBLE_DEVICES."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return [int(i) for i in visible.split(",") if i.strip().isdigit()]
+        return [int(i) for i in visible.split(",") if (i.strip().isascii() and i.strip().isdigit())]
     try:
         import pynvml
 
@@ -80,7 +80,9 @@ class LocalExecutor(Executor):
 
     def adopt(self, job: JobRecord) -> Attempt | None:
         """Re-attach a job a previous agent started, if its process is still the same one."""
-        if job.pid is None or job.process_started is None:
+        if job.pid is None:
+            return self._adopt_unrecorded(job)
+        if job.process_started is None:
             return None
         try:
             process = psutil.Process(job.pid)
@@ -94,6 +96,28 @@ class LocalExecutor(Executor):
         )
         self.attempts[job.id] = attempt
         return attempt
+
+    def _adopt_unrecorded(self, job: JobRecord) -> Attempt | None:
+        """An agent killed between starting an attempt's launcher and recording its pid left
+        the job running with no pid: find the launcher by its command line, so the job is
+        re-attached instead of started a second time."""
+        folder = self.root / job.id
+        wanted = [str(LAUNCHER), str(folder), str(job.attempt)]
+        for process in psutil.process_iter(["cmdline", "create_time", "status"]):
+            info = process.info
+            if (info["cmdline"] or [])[-3:] != wanted or info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            attempt = Attempt(
+                job,
+                process.pid,
+                info["create_time"],
+                _devices_of(folder, job.attempt),
+                self.cpu_slots_of(job),
+                folder,
+            )
+            self.attempts[job.id] = attempt
+            return attempt
+        return None
 
     def exit_code(self, job: JobRecord) -> int | None:
         """The attempt's exit code as its launcher recorded it (None: not recorded)."""
@@ -160,3 +184,13 @@ class LocalExecutor(Executor):
     def _signal(attempt: Attempt, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(attempt.pid, signum)  # the launcher leads its own group
+
+
+def _devices_of(folder: Path, attempt: int) -> list[int]:
+    """The GPUs an attempt was given, from the plan its launcher read."""
+    try:
+        plan = json.loads((folder / f"launch-{attempt}.json").read_text())
+        visible = str(plan["env"].get("CUDA_VISIBLE_DEVICES", ""))
+    except (OSError, ValueError, KeyError, AttributeError):
+        return []
+    return [int(d) for d in visible.split(",") if d.strip().isdigit()]

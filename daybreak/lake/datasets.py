@@ -110,7 +110,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
         )
     if not version:
         return name, None
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit()):
         raise ConfigError(f"{ref!r}: the version after @ must be a number", "write NAME@3")
     return name, int(version)
 
@@ -402,7 +402,7 @@ def _tagged_version(settings: Settings, name: str, label: str) -> int | None:
 def get(settings: Settings, ref: str) -> DatasetVersion:
     """``NAME@N``, ``NAME@TAG``, or ``NAME`` for its latest version."""
     name, _, label = ref.partition("@")
-    if label and not label.isdigit() and SPLIT_NAME.fullmatch(label):
+    if label and not (label.isascii() and label.isdigit()) and SPLIT_NAME.fullmatch(label):
         tagged = _tagged_version(settings, name, label)
         if tagged is None:
             raise NotFoundError(

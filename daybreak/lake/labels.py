@@ -79,8 +79,9 @@ class AssetIndex:
         if reference in self.by_path:
             return self.by_path[reference]
         if self.images_dir is not None:
-            candidate = self.images_dir / reference
-            if candidate.is_file():
+            root = self.images_dir.resolve()
+            candidate = (root / reference).resolve()
+            if candidate.is_relative_to(root) and candidate.is_file():  # never outside it
                 return self.by_sha.get(hashlib.sha256(candidate.read_bytes()).hexdigest())
         same_name = self.by_name.get(Path(reference).name, [])
         return same_name[0] if len(same_name) == 1 else None

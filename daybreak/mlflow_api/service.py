@@ -169,7 +169,7 @@ class MlflowService:
         if exp_id == ent.DEFAULT_EXPERIMENT_ID:
             service.ensure_project(conn, ent.DEFAULT_EXPERIMENT)
             query = sa.select(projects).where(projects.c.name == ent.DEFAULT_EXPERIMENT)
-        elif exp_id.isdigit():
+        elif exp_id.isascii() and exp_id.isdigit():
             query = sa.select(projects).where(projects.c.id == int(exp_id))
         else:
             raise _missing_experiment(f"with id {exp_id!r}")

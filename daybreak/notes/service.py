@@ -133,7 +133,7 @@ def _dataset_ref(conn: sa.Connection, ref: str) -> str:
 
 
 def _dataset_version(conn: sa.Connection, dataset_id: int, label: str) -> int | None:
-    if label.isdigit():
+    if label.isascii() and label.isdigit():
         query = sa.select(dataset_versions.c.version).where(
             dataset_versions.c.dataset_id == dataset_id, dataset_versions.c.version == int(label)
         )

@@ -36,6 +36,6 @@ def parse(ref: str) -> tuple[str, int | str | None]:
     check_name(name)
     if not selector or selector == LATEST:
         return name, None
-    if selector.isdigit():
+    if selector.isascii() and selector.isdigit():
         return name, int(selector)
     return name, check_alias(selector)

@@ -42,7 +42,7 @@ def check_media_type(kind: str) -> None:
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, or a 413 as soon as it is larger than ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if (declared.isascii() and declared.isdigit()) and int(declared) > limit:
         raise _too_large(int(declared), limit)
     chunks, size = [], 0
     async for chunk in request.stream():

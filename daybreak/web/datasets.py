@@ -214,6 +214,6 @@ def version_page(
 def _page_number(raw: str | None) -> int:
     if raw is None or raw == "":
         return 1
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ConfigError(f"page {raw[:40]!r} is not a page number", "pages are 1, 2, 3, …")
     return int(raw)

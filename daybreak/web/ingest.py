@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from daybreak.config import Settings
-from daybreak.errors import ImportFormatError, PayloadTooLargeError
+from daybreak.errors import ImportFormatError, InvalidMetricError, PayloadTooLargeError
 from daybreak.tracking import service
 from daybreak.tracking.readers import LocalBackend
 from daybreak.tracking.records import KeyStats, RunRecord
@@ -198,7 +198,7 @@ async def put_artifact(
     request: Request,
     kind: Literal["artifact", "checkpoint"] = "artifact",
     step: int | None = Query(None, ge=0),
-    filename: str = Query(..., min_length=1, max_length=255, pattern=r"^[^/\\]+$"),
+    filename: str = Query(..., min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f\x7f]+$"),
     meta: str = Query("{}"),
     db: LocalBackend = Depends(store),
     settings: Settings = Depends(settings_dep),
@@ -209,6 +209,10 @@ async def put_artifact(
         meta_dict = json.loads(meta)
     except json.JSONDecodeError as exc:
         raise ImportFormatError(f"meta is not JSON: {exc}", "pass meta as a JSON object") from exc
+    if filename in (".", ".."):
+        raise InvalidMetricError(
+            f"filename {filename!r} is not a file name", "send the file's name"
+        )
     full = db.resolve(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / filename
