@@ -90,8 +90,13 @@ class Agent:
         for job in service.running_on(self.settings, self.worker):
             if job.id in self.executor.attempts:
                 continue
-            if self.executor.adopt(job):
-                log.info("re-attached job %s (pid %s)", job.id, job.pid)
+            attempt = self.executor.adopt(job)
+            if attempt is not None:
+                if attempt.pid and job.pid is None:  # started, but its pid was never recorded
+                    service.started(
+                        self.settings, job, attempt.pid, attempt.started, attempt.devices
+                    )
+                log.info("re-attached job %s (pid %s)", job.id, attempt.pid or job.pid)
                 continue
             code = self.executor.exit_code(job)
             if code is not None:

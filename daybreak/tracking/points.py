@@ -137,6 +137,7 @@ class PointFiles:
         if fd is None:
             path = self.folder / key_filename(key)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            _cut_torn_tail(fd)
             self._fds[key] = fd
             self._created = True
         view = memoryview(records.tobytes())
@@ -187,6 +188,15 @@ class PointFiles:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Drop a partial record a killed writer left at the end of a file (reads skip it), so
+    that appends after a crash, by a resumed run or a restarted server, stay record-aligned."""
+    size = os.fstat(fd).st_size
+    torn = size % RECORD.itemsize
+    if torn:
+        os.ftruncate(fd, size - torn)
 
 
 def _fsync_dir(folder: Path) -> None:

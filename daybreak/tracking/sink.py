@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -83,9 +84,18 @@ class LocalSink:
             self.files.append(key, records)
 
     def write_output(self, text: str) -> None:
+        """All or nothing: a failed write (a full disk) is cut back off, so the writer can
+        keep the text and write it whole later."""
         data = memoryview(text.encode("utf-8", "replace"))
-        while data:
-            data = data[os.write(self.output_fd, data) :]
+        fd = self.output_fd
+        size = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
 
     def sync(self) -> None:
         if self._files is not None:

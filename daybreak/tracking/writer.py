@@ -40,11 +40,13 @@ class _Reporter:
         self.settings = settings
         self.run_id = run_id
         self._reported: set[str] = set()
+        self.failure: Exception | None = None  # what the last failed guard caught
 
     def guard(self, what: str, action: Any) -> bool:
         try:
             action()
         except Exception as exc:  # the training loop must never see a logging failure
+            self.failure = exc
             self.warn(what, exc)
             return False
         self._reported.discard(what)
@@ -65,6 +67,15 @@ class _Reporter:
         message = f"daybreak: could not {what} for run {self.run_id}: {detail}; {advice}"
         print(message, file=stream, flush=True)
 
+    def gave_up(self, what: str, after: float) -> None:
+        stream = getattr(sys, "__stderr__", None) or sys.stderr
+        print(
+            f"daybreak: gave up trying to {what} for run {self.run_id} after {after:g} s "
+            "(its points are on disk)",
+            file=stream,
+            flush=True,
+        )
+
 
 class Writer(threading.Thread):
     """The file side; owns the indexer. The training thread only touches ``entries``,
@@ -83,6 +94,7 @@ class Writer(threading.Thread):
         self._wake = threading.Event()
         self._stop_event = threading.Event()
         self._backlog: list[dict[str, np.ndarray]] = []
+        self.held_back = False  # the last drain could not write everything (a full disk)
 
     def start(self) -> None:
         self.indexer.start()
@@ -90,10 +102,11 @@ class Writer(threading.Thread):
 
     # -- called from the training thread -------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
-        """Block until everything logged so far is written, synced and indexed."""
+        """Block until everything logged so far is written, synced and indexed; False when it
+        could not be (a timeout, or points held in memory because the disk is full)."""
         ticket = self.indexer.ask_for_flush()
         self._wake.set()
-        return self.indexer.wait_for_flush(ticket, timeout)
+        return self.indexer.wait_for_flush(ticket, timeout) and not self.held_back
 
     def stop(
         self,
@@ -129,9 +142,18 @@ class Writer(threading.Thread):
                 return
 
     def _drain(self) -> None:
-        """Write what was queued when the drain began, in chunks, so a large backlog reaches
-        the disk piece by piece instead of in one long batch."""
-        self._drain_output()
+        """Write what was queued when the drain began; ``held_back`` says whether some of it
+        could not be written (it is kept in memory and retried)."""
+        self.held_back = True
+        try:
+            self._drain_output()
+        finally:  # points are written even when the output could not be, and vice versa
+            self._drain_points()
+        self.held_back = False
+
+    def _drain_points(self) -> None:
+        """In chunks, so a large backlog reaches the disk piece by piece instead of in one
+        long batch."""
         remaining = len(self.entries)
         while True:
             count = min(remaining, CHUNK)
@@ -163,7 +185,11 @@ class Writer(threading.Thread):
         count = len(self.output)
         if count:
             text = "".join(self.output.popleft() for _ in range(count))
-            self.sink.write_output(text)
+            try:
+                self.sink.write_output(text)
+            except Exception:
+                self.output.appendleft(text)  # the sink wrote none of it: written next time
+                raise
 
     def _take_batch(self, count: int) -> dict[str, np.ndarray]:
         """Turn ``count`` queued log calls into one record array per key.
@@ -344,14 +370,38 @@ class Indexer(threading.Thread):
     def _close(self) -> None:
         if not self.registered.is_set():
             self._open()  # a run that ends before it was registered is still recorded
-            if self.registered.is_set():
-                self.reporter.guard("update the metric index", self._index)
+        # The database may be away for a moment (a restart, a failover): the last index and
+        # the end of a registered run are retried for ``remote_finish_grace`` seconds, as in
+        # remote mode, instead of leaving the run "running" until it is marked crashed.
+        deadline = time.monotonic() + self.settings.remote_finish_grace
+        if self.registered.is_set():
+            while self._has_stats() and not self.reporter.guard(
+                "update the metric index", self._index
+            ):
+                if not self._retry_after(deadline, "update the metric index"):
+                    break
         if self._final is not None and self.registered.is_set():
             status, ended_at, error, summary = self._final
-            self.reporter.guard(
+            while not self.reporter.guard(
                 "record the run's end", lambda: self.sink.finish(status, ended_at, error, summary)
-            )
+            ):
+                if not self._retry_after(deadline, "record the run's end"):
+                    break
         self.reporter.guard("close files", self.sink.close)
         with self._flush:
             self._done = self._asked
             self._flush.notify_all()
+
+    def _retry_after(self, deadline: float, what: str) -> bool:
+        """Pause before trying to ``what`` again; False when the failure will not pass (it is
+        not an outage of the database or the disk) or the grace period is over."""
+        from daybreak.errors import StoreError
+
+        if not isinstance(self.reporter.failure, StoreError | OSError):
+            return False
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self.reporter.gave_up(what, self.settings.remote_finish_grace)
+            return False
+        time.sleep(min(0.5, left))
+        return True
