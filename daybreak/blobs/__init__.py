@@ -65,9 +65,13 @@ class BlobStore:
             if self.local:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=".partial-")
-                with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                    size = _copy(src, out, digest)
-                os.replace(tmp, target)
+                try:
+                    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                        size = _copy(src, out, digest)
+                    os.replace(tmp, target)
+                except BaseException:  # a full disk: no half-written file stays behind
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
             else:
                 with self.fs.open(target, "wb") as out, open(source, "rb") as src:
                     size = _copy(src, out, digest)

@@ -124,7 +124,7 @@ class LiveAppender:
         reindex = run.reindex and run.written
         if reindex:  # the files hold everything so far: rebuild from them, under the lock
             run.reindex = False
-            stats = _stats_from_files(run.run_dir)
+            stats = stats_from_files(run.run_dir)
         run.written = False
         return run.files.detach_sync(), stats, reindex
 
@@ -168,7 +168,8 @@ class LiveAppender:
                 log.warning("daybreak: could not index live points yet (%s); retrying", exc)
 
 
-def _stats_from_files(run_dir: Path) -> dict[str, KeyStats]:
+def stats_from_files(run_dir: Path) -> dict[str, KeyStats]:
+    """The metric index of a run rebuilt from its files."""
     out = {}
     for key in list_keys(run_dir):
         records = read_records(run_dir, key)

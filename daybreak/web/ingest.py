@@ -5,6 +5,7 @@ after a lost reply is applied once."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import time
@@ -102,17 +103,69 @@ async def _body(request: Request, limit_mb: int) -> bytes:
 
 
 def _apply_once(
-    db: LocalBackend, run_id: str, stream: str, seq: int | None, write: Callable[[str, Path], None]
+    db: LocalBackend,
+    run_id: str,
+    stream: str,
+    seq: int | None,
+    write: Callable[[str, Path], None],
+    touches: Callable[[Path], list[Path]],
 ) -> None:
-    """Run ``write(run_id, run_dir)`` unless the batch ``seq`` of ``stream`` was applied before."""
+    """Run ``write(run_id, run_dir)`` unless the batch ``seq`` of ``stream`` was applied before.
+
+    The sizes of the files the batch ``touches`` are noted first: when a server dies after
+    writing a batch but before marking its ``seq``, the client sends it again, and the next
+    server cuts the files back to those sizes before writing it, so it lands once."""
     record = db.get_run(run_id)
     run_dir = db.run_dir(record.id)
     with _run_lock(record.id):
+        if _roll_back(run_dir, stream) and stream == "points":
+            _reindex(db, record.id, run_dir)
         if _seen(run_dir, stream, seq):
             return
         run_dir.mkdir(parents=True, exist_ok=True)
+        pending = run_dir / f".ingest-{stream}.pending"
+        if seq is not None:
+            sizes = {str(p.relative_to(run_dir)): _size(p) for p in touches(run_dir)}
+            pending.write_text(json.dumps({"seq": seq, "sizes": sizes}))
         write(record.id, run_dir)
         _mark(run_dir, stream, seq)
+        pending.unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _roll_back(run_dir: Path, stream: str) -> bool:
+    """Undo a batch that was written but never marked as applied; True if one was."""
+    pending = run_dir / f".ingest-{stream}.pending"
+    try:
+        noted = json.loads(pending.read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    marked = run_dir / f".ingest-{stream}.seq"
+    try:
+        applied = int(marked.read_text() or -1)
+    except (FileNotFoundError, ValueError):
+        applied = -1
+    undone = False
+    if int(noted.get("seq", -1)) > applied:  # else it was marked: only the note is left over
+        for name, size in noted.get("sizes", {}).items():
+            path = run_dir / name
+            if path.is_file() and path.stat().st_size > int(size):
+                os.truncate(path, int(size))
+                undone = True
+    pending.unlink(missing_ok=True)
+    return undone
+
+
+def _reindex(db: LocalBackend, run_id: str, run_dir: Path) -> None:
+    from daybreak.tracking.live import stats_from_files
+
+    service.replace_key_stats(db.db, run_id, stats_from_files(run_dir), time.time())
 
 
 @router.post("/runs/{run_id}/points", status_code=204)
@@ -148,7 +201,13 @@ def _append_points(db: LocalBackend, run_id: str, body: bytes, seq: int | None) 
         stats = {k: KeyStats.of(r) for k, r in batch.items() if len(r)}
         service.index_metrics(db.db, full_id, stats, time.time())
 
-    _apply_once(db, run_id, "points", seq, write)
+    def touches(run_dir: Path) -> list[Path]:
+        from daybreak.tracking.points import metrics_dir
+        from daybreak.tracking.values import key_filename
+
+        return [metrics_dir(run_dir) / key_filename(key) for key in batch]
+
+    _apply_once(db, run_id, "points", seq, write, touches)
 
 
 @router.post("/runs/{run_id}/output", status_code=204)
@@ -165,7 +224,10 @@ async def output(
         with open(run_dir / "output.log", "ab") as handle:
             handle.write(body)
 
-    await run_in_threadpool(_apply_once, db, run_id, "output", x_daybreak_seq, write)
+    def touches(run_dir: Path) -> list[Path]:
+        return [run_dir / "output.log"]
+
+    await run_in_threadpool(_apply_once, db, run_id, "output", x_daybreak_seq, write, touches)
     return Response(status_code=204)
 
 

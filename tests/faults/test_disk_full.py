@@ -103,6 +103,7 @@ def test_a_full_disk_is_reported_and_nothing_written_is_lost(
         assert train.wait_for_line("FLUSHED") == "FLUSHED False"  # not written, and it says so
         refused = train.wait_for_line("CHECKPOINT")
         assert refused.startswith("CHECKPOINT REFUSED no space left"), refused
+        assert not list((small_disk / "blobs").rglob(".partial-*")), "a half-written blob stayed"
         train.wait_for_line("PHASE full")
         assert train.process.poll() is None, "the training was stopped by the full disk"
         assert "No space left on device" in train.stderr
