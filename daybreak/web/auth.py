@@ -58,6 +58,10 @@ class Gate:
     def db(self) -> Database:
         return get_database(self.settings.db_url)
 
+    def known_closed(self) -> bool:
+        """Closed for good (a user exists, or DAYBREAK_TOKEN is set): no query needed."""
+        return self._closed
+
     def is_open(self) -> bool:
         """Open until the first user exists (checked each time until then, never again)."""
         if not self._closed and users.has_users(self.db):
@@ -171,7 +175,10 @@ async def _admit(request: Request) -> Response | None:
 async def _principal(request: Request) -> Principal | None:
     """Who is asking; OPEN in open mode when the credentials are missing or no good."""
     bearer, session_id = _bearer(request), request.cookies.get(sessions.COOKIE, "")
-    return await run_in_threadpool(gate(request).who, bearer, session_id)
+    the_gate = gate(request)
+    if not bearer and not session_id and the_gate.known_closed():
+        return None  # no credentials on a closed server: nothing to look up
+    return await run_in_threadpool(the_gate.who, bearer, session_id)
 
 
 def _bearer(request: Request) -> str:

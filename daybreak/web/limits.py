@@ -72,7 +72,8 @@ def _limited(receive: Receive, limit: int) -> Receive:
     async def receive_within_limits() -> Message:
         nonlocal seen
         try:
-            message = await asyncio.wait_for(receive(), BODY_IDLE_TIMEOUT_S)
+            async with asyncio.timeout(BODY_IDLE_TIMEOUT_S):  # no task per chunk, unlike wait_for
+                message = await receive()
         except TimeoutError:
             stalled = RequestTimeoutError(
                 f"the request body stalled for {BODY_IDLE_TIMEOUT_S:.0f} s",
