@@ -130,6 +130,7 @@ def test_cancel_stops_the_whole_process_group(settings, project, start_agent):
     while not child_file.exists() and time.time() < deadline:
         time.sleep(0.05)
     child = psutil.Process(int(child_file.read_text()))
+    running = service.get(settings, job.id)  # "running" is set at claim time, the pid just after
     assert running.pid and child.is_running()
     service.cancel(settings, job.id)
     done = wait_for(settings, job.id, ("cancelled",))
