@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from daybreak.tracking.run import Run
 
 REGISTER_WAIT = 10.0  # seconds a config update waits for the run's registration
-_warned_remote: set[str] = set()
 
 
 def missing_package(exc: ModuleNotFoundError, integration: str) -> DaybreakError:
@@ -82,9 +81,8 @@ def _plain(value: Any) -> Any:
 def update_config(run: Run, values: Mapping[str, Any]) -> None:
     """Merge ``values`` (top-level keys) into the config of a run that already started.
 
-    A run not yet registered picks the new config up when it registers; a registered local
-    run is updated in the store. The SDK has no config update over HTTP yet, so a remote run
-    keeps the merged config in its summary under ``config`` and says so once."""
+    A run not yet registered picks the new config up when it registers; a registered run is
+    updated where it lives (the local store, or the server in remote mode)."""
     if not values:
         return
     merged = {**run.config, **values}
@@ -93,24 +91,11 @@ def update_config(run: Run, values: Mapping[str, Any]) -> None:
     if not registered:
         return  # still registering: it reads run.record, which now has the merged config
     try:
-        if run.settings.remote:
-            _remote_fallback(run, merged)
-            return
-        from daybreak.tracking import readers, service
+        from daybreak.tracking import readers
 
-        service.update_run(readers.backend(run.settings).db, run.id, config=merged)
+        readers.backend(run.settings).update_run(run.id, config=merged)
     except DaybreakError as exc:
         warn(f"daybreak: config of run {run.id} not updated: {exc}; training goes on")
-
-
-def _remote_fallback(run: Run, merged: dict[str, Any]) -> None:
-    run.summary["config"] = merged
-    if run.id not in _warned_remote:
-        _warned_remote.add(run.id)
-        warn(
-            f"daybreak: run {run.id} is on a server, which cannot change a config after the "
-            "run started; the full config is saved in the run's summary under 'config'"
-        )
 
 
 def warn(message: str) -> None:

@@ -145,6 +145,12 @@ class LocalBackend:
         record = service.resume_run(self.db, full, time.time(), pid, host)
         return record, next_step(self.metric_index(full), self.run_dir(full))
 
+    def update_run(self, run_id: str, **values: Any) -> None:
+        """Change name, tags, summary or config of a run."""
+        from daybreak.tracking import service
+
+        service.update_run(self.db, self.resolve(run_id), **values)
+
     def delete_runs(self, run_ids: list[str]) -> int:
         from daybreak.blobs import BlobStore
         from daybreak.tracking import service

@@ -399,6 +399,10 @@ class RemoteBackend:
     def list_projects(self) -> list[dict[str, Any]]:
         return list(self.client.json("GET", "/api/projects"))
 
+    def update_run(self, run_id: str, **values: Any) -> None:
+        """Change name, tags, summary or config of a run on the server."""
+        self.client.json("PATCH", f"/api/runs/{run_id}", values)
+
     def metric_index(self, run_id: str) -> dict[str, KeyStats]:
         keys = self.client.json("GET", f"/api/runs/{run_id}/metrics")["keys"]
         return {k: KeyStats(**_numbers(v)) for k, v in keys.items() if v is not None}

@@ -64,6 +64,7 @@ class RunPatch(BaseModel):
     name: str | None = None
     tags: list[str] | None = None
     summary: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None  # the whole config (a logger that learns it late)
 
 
 @router.patch("/runs/{run_id}")
