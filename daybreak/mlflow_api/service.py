@@ -28,7 +28,7 @@ from daybreak.store.schema import metric_keys, project_tags, projects, run_tags,
 from daybreak.tracking import service
 from daybreak.tracking.live import LiveAppender
 from daybreak.tracking.points import RECORD, drop_rewound, read_records, rewinds
-from daybreak.tracking.records import ENDED, RUNNING, KeyStats, RunRecord, nan_if_none
+from daybreak.tracking.records import ENDED, RUNNING, KeyStats, RunRecord
 from daybreak.tracking.values import check_key
 
 RUN_KINDS = ("metrics", "params", "tags", "attributes")
@@ -590,13 +590,10 @@ def _tags_by(
 
 def _stats_by(conn: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, KeyStats]]:
     out: dict[str, dict[str, KeyStats]] = {}
-    fields = list(KeyStats.__dataclass_fields__)
     for start in range(0, len(ids), 900):
         query = sa.select(metric_keys).where(metric_keys.c.run_id.in_(ids[start : start + 900]))
         for row in conn.execute(query).mappings():
-            values = {f: row[f] for f in fields}
-            values["last"] = nan_if_none(values["last"], values["count"])
-            out.setdefault(row["run_id"], {})[row["key"]] = KeyStats(**values)
+            out.setdefault(row["run_id"], {})[row["key"]] = service.key_stats_of(row)
     return out
 
 

@@ -211,12 +211,14 @@ def metric_index(db: Database, run_id: str) -> dict[str, KeyStats]:
         rows = conn.execute(
             sa.select(metric_keys).where(metric_keys.c.run_id == run_id).order_by(metric_keys.c.key)
         ).mappings()
-        out = {}
-        for row in rows:
-            values = {k: row[k] for k in KeyStats.__dataclass_fields__}
-            values["last"] = nan_if_none(values["last"], values["count"])
-            out[row["key"]] = KeyStats(**values)
-        return out
+        return {row["key"]: key_stats_of(row) for row in rows}
+
+
+def key_stats_of(row: sa.RowMapping) -> KeyStats:
+    """A ``metric_keys`` row as KeyStats (a NULL last of a counted key was a NaN)."""
+    values = {k: row[k] for k in KeyStats.__dataclass_fields__}
+    values["last"] = nan_if_none(values["last"], values["count"])
+    return KeyStats(**values)
 
 
 def finish_run(
