@@ -4,12 +4,15 @@ Both servers run as their own processes on this machine with their default optio
 kind of backend (SQLite files; ``--postgres URL`` adds a PostgreSQL round, one fresh database
 each). A fresh client process per measurement runs unchanged ``mlflow.log_*`` calls with
 ``MLFLOW_TRACKING_URI`` pointing at one server; rounds alternate between the servers and the
-medians of the rounds are compared. Workloads:
+medians of the rounds are compared. Daybreak is measured twice: with Daybreak installed next to
+the client (its tracking-store plugin queues metrics and sends them in batches), and with
+``DAYBREAK_MLFLOW_BUFFER=0`` (MLflow's stock REST store, one request per call, as a client
+without Daybreak installed gets). Each timed loop ends with ``mlflow.end_run()``, which returns
+only once every point reached the server, and the points are counted afterwards. Workloads:
 
 - ``log_metric``: one ``mlflow.log_metric`` per step, synchronous (the client's default);
 - ``log_metrics x10``: one ``mlflow.log_metrics`` of ten metrics per step (one log-batch);
-- ``async log_metric``: ``MLFLOW_ENABLE_ASYNC_LOGGING=true``, unchanged calls, the time until
-  ``mlflow.flush_async_logging()`` returns, so every point reached the server.
+- ``async log_metric``: ``MLFLOW_ENABLE_ASYNC_LOGGING=true``, unchanged calls.
 
 A third "server" answers every call with a canned reply and does nothing else: what is left
 there is the MLflow client's own cost per call, the floor for any server.
@@ -44,21 +47,22 @@ CLIENT = textwrap.dedent(
     import mlflow
     workload, steps = sys.argv[1], int(sys.argv[2])
     mlflow.set_experiment("bench")
-    with mlflow.start_run():
-        for i in range(10):  # warm the connection and the server's caches
-            mlflow.log_metric("warm", i, step=i)
-        if workload == "async":
-            mlflow.flush_async_logging()
-        started = time.perf_counter()
-        for step in range(steps):
-            if workload == "batch10":
-                mlflow.log_metrics({f"m{k}": step * 0.1 + k for k in range(10)}, step=step)
-            else:
-                mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
-        if workload == "async":
-            mlflow.flush_async_logging()
-        seconds = time.perf_counter() - started
-        run_id = mlflow.active_run().info.run_id
+    run_id = mlflow.start_run().info.run_id
+    for i in range(10):  # warm the connection and the server's caches
+        mlflow.log_metric("warm", i, step=i)
+    if workload == "async":
+        mlflow.flush_async_logging()
+    mlflow.MlflowClient().get_run(run_id)  # everything before the clock reached the server
+    started = time.perf_counter()
+    for step in range(steps):
+        if workload == "batch10":
+            mlflow.log_metrics({f"m{k}": step * 0.1 + k for k in range(10)}, step=step)
+        else:
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    if workload == "async":
+        mlflow.flush_async_logging()
+    mlflow.end_run()
+    seconds = time.perf_counter() - started
     client = mlflow.MlflowClient()
     key = "m9" if workload == "batch10" else "loss"
     count = len(client.get_metric_history(run_id, key))
@@ -101,8 +105,8 @@ CANNED = textwrap.dedent(
 )
 
 WORKLOADS = {  # name -> (client workload, steps, points per step, quick steps)
-    "log_metric": ("single", 300, 1, 60),
-    "log_metrics x10": ("batch10", 150, 10, 40),
+    "log_metric": ("single", 1000, 1, 200),
+    "log_metrics x10": ("batch10", 300, 10, 60),
     "async log_metric": ("async", 3000, 1, 500),
 }
 
@@ -179,9 +183,18 @@ def servers(work: Path, db_urls: dict[str, str]) -> Iterator[dict[str, str]]:
         yield urls
 
 
-def measure(url: str, workload: str, steps: int, script: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+CLIENTS = {  # who is measured -> (server, the client's Daybreak plugin on)
+    "daybreak": ("daybreak", True),
+    "daybreak-rest": ("daybreak", False),
+    "mlflow": ("mlflow", True),
+    "canned": ("canned", False),
+}
+
+
+def measure(url: str, workload: str, steps: int, script: Path, plugin: bool) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DAYBREAK_"))}
     env.update(MLFLOW_TRACKING_URI=url, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
+    env["DAYBREAK_MLFLOW_BUFFER"] = "1" if plugin else "0"
     if workload == "async":
         env["MLFLOW_ENABLE_ASYNC_LOGGING"] = "true"
     out = subprocess.run(
@@ -202,22 +215,27 @@ def run_round(
     results = []
     for name, (workload, steps, per_step, quick_steps) in WORKLOADS.items():
         steps = quick_steps if quick else steps
-        seconds: dict[str, list[float]] = {"daybreak": [], "mlflow": [], "canned": []}
+        seconds: dict[str, list[float]] = {who: [] for who in CLIENTS}
         for _ in range(rounds):
-            for server in ("daybreak", "mlflow", "canned"):
-                if server == "canned" and workload == "async":
+            for who, (server, plugin) in CLIENTS.items():
+                if who == "canned" and workload == "async":
                     continue
-                got = measure(urls[server], workload, steps, script)
-                if server != "canned" and got["points"] != steps:
-                    raise RuntimeError(f"{server} kept {got['points']} of {steps} points")
-                seconds[server].append(got["seconds"])
+                got = measure(urls[server], workload, steps, script, plugin)
+                if who != "canned" and got["points"] != steps:
+                    raise RuntimeError(f"{who} kept {got['points']} of {steps} points")
+                seconds[who].append(got["seconds"])
         calls = steps
         ours = _common.median(seconds["daybreak"]) / calls * 1000
         theirs = _common.median(seconds["mlflow"]) / calls * 1000
+        stock = _common.median(seconds["daybreak-rest"]) / calls * 1000
+
+        def ms(who: str, calls: int = calls, seconds: dict[str, list[float]] = seconds) -> str:
+            return _common.spread([s / calls * 1000 for s in seconds[who]])
+
         note = (
-            f"{steps} steps x {per_step} metric(s), {rounds} rounds; Daybreak "
-            f"{_common.spread([s / calls * 1000 for s in seconds['daybreak']])} ms, MLflow "
-            f"{_common.spread([s / calls * 1000 for s in seconds['mlflow']])} ms per call"
+            f"{steps} steps x {per_step} metric(s), {rounds} rounds; Daybreak {ms('daybreak')} ms,"
+            f" MLflow {ms('mlflow')} ms per call; Daybreak through MLflow's stock REST store"
+            f" {ms('daybreak-rest')} ms ({theirs / stock:.2f}x faster than MLflow)"
         )
         if seconds["canned"]:
             floor_ms = _common.median(seconds["canned"]) / calls * 1000

@@ -11,7 +11,9 @@ from daybreak.errors import AuthError, DaybreakError, NotFoundError, RemoteError
 
 
 class HttpClient:
-    def __init__(self, url: str, token: str = "", timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, token: str = "", timeout: float = 10.0, authorization: str = ""
+    ) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise RemoteError(
@@ -22,7 +24,7 @@ class HttpClient:
         self._host = parsed.hostname
         self._port = parsed.port or (443 if parsed.scheme == "https" else 80)
         self._base = parsed.path.rstrip("/")
-        self._token = token
+        self.authorization = authorization or (f"Bearer {token}" if token else "")
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
@@ -56,8 +58,8 @@ class HttpClient:
                 {k: v for k, v in params.items() if v is not None}
             )
         sent = dict(headers or {})
-        if self._token:
-            sent["Authorization"] = f"Bearer {self._token}"
+        if self.authorization:
+            sent["Authorization"] = self.authorization
         for attempt in range(2):
             try:
                 conn = self._connection()

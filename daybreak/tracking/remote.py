@@ -91,6 +91,7 @@ class Sender:
         self._retry_at = 0.0
         self._backoff = 0.5
         self.last_error: str | None = None
+        self.refused: list[str] = []  # why the server refused ops (4xx), oldest first
 
     def pump(self) -> bool:
         """Try to send everything; True when nothing is left waiting."""
@@ -114,6 +115,10 @@ class Sender:
             self.pending.pop(0)
         return True
 
+    def retry_now(self) -> None:
+        """The next pump tries the server at once instead of waiting out the backoff."""
+        self._retry_at = 0.0
+
     def _try(self, op: Op, spooled: Path | None) -> bool:
         try:
             status, data = self._send(op)
@@ -125,6 +130,7 @@ class Sender:
             return False
         if status >= 400:  # the server refused it: keep the op for inspection, do not retry
             reason = f"HTTP {status}: {data[:500]!r}"
+            self.refused.append(reason)
             print(
                 f"daybreak: the server refused {op.method} {op.path}: {reason}", file=sys.__stderr__
             )

@@ -36,7 +36,7 @@ def finite_or_text(values: Any) -> list[Any]:
 
 @router.get("/health")
 def health() -> dict[str, Any]:
-    return {"ok": True, "version": __version__}
+    return {"ok": True, "server": "daybreak", "version": __version__}
 
 
 @router.get("/projects")

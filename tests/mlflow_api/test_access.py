@@ -30,6 +30,7 @@ def team(settings: Settings) -> dict[str, str]:
     return made
 
 
+@pytest.mark.parametrize("mlflow_uri", ["buffered", "stock"], indirect=True)
 def test_member_token_logs_and_others_are_refused(
     mlflow_uri: str, team: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,9 @@ from mlflow.tracking import MlflowClient
 
 import daybreak
 
+# Each test runs through Daybreak's buffered store and through MLflow's stock REST store.
+pytestmark = pytest.mark.parametrize("mlflow_uri", ["buffered", "stock"], indirect=True)
+
 
 def test_fluent_script_logs_into_daybreak(mlflow_uri: str, tmp_path: Path) -> None:
     mlflow.set_experiment("pose-mlflow")
