@@ -15,7 +15,8 @@ only once every point reached the server, and the points are counted afterwards.
 - ``async log_metric``: ``MLFLOW_ENABLE_ASYNC_LOGGING=true``, unchanged calls.
 
 A third "server" answers every call with a canned reply and does nothing else: what is left
-there is the MLflow client's own cost per call, the floor for any server.
+there is the cost of MLflow's stock REST store per call, the best any server reached by one
+request per call can do.
 
     python bench/mlflow_client.py [--quick] [--postgres postgresql+psycopg://…/postgres]
 """
@@ -240,7 +241,8 @@ def run_round(
         if seconds["canned"]:
             floor_ms = _common.median(seconds["canned"]) / calls * 1000
             note += (
-                f"; a server that does nothing: {floor_ms:.2f} ms per call (the client's own cost)"
+                f"; MLflow's stock REST store against a server that does nothing: {floor_ms:.2f} ms"
+                " per call (the best one request per call can do)"
             )
         results.append(
             Result(

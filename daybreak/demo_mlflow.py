@@ -30,6 +30,8 @@ SCRIPT = textwrap.dedent(
                 step=step,
             )
         run_id = run.info.run_id
+    from mlflow.tracking._tracking_service.utils import _get_store
+    print("DAYBREAK_STORE", type(_get_store()).__name__)
     print("DAYBREAK_RUN_ID", run_id)  # the client prints its own lines too
     """
 )
@@ -40,8 +42,12 @@ def log_mlflow_script(url: str, console: Any) -> str:
     try:
         import mlflow  # noqa: F401
 
-        run_id = _with_client(url)
-        how = "the real mlflow client"
+        run_id, store = _with_client(url)
+        how = "the real mlflow client" + (
+            ", its metrics queued and sent in batches by Daybreak's plugin"
+            if store == "BufferedRestStore"
+            else ""
+        )
     except ImportError:
         run_id = _over_the_wire(url)
         how = "the mlflow client's REST calls (pip install mlflow to use the client itself)"
@@ -52,17 +58,20 @@ def log_mlflow_script(url: str, console: Any) -> str:
     return run_id
 
 
-def _with_client(url: str) -> str:
+def _with_client(url: str) -> tuple[str, str]:
+    """The run id and the name of the tracking store the client used."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )
     if done.returncode:
         raise RuntimeError(f"the MLflow script failed:\n{done.stderr[-2000:]}")
-    marked = [line for line in done.stdout.splitlines() if line.startswith("DAYBREAK_RUN_ID ")]
-    if not marked:
+    said = dict(
+        line.split(" ", 1) for line in done.stdout.splitlines() if line.startswith("DAYBREAK_")
+    )
+    if "DAYBREAK_RUN_ID" not in said:
         raise RuntimeError(f"the MLflow script printed no run id:\n{done.stdout[-2000:]}")
-    return marked[-1].split()[1]
+    return said["DAYBREAK_RUN_ID"].strip(), said.get("DAYBREAK_STORE", "").strip()
 
 
 def _over_the_wire(url: str) -> str:

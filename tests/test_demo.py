@@ -47,6 +47,7 @@ def test_up_demo_once(home):
     mlflow_run = runs.pop("mlflow-script")  # an unchanged MLflow script logged in as well
     assert set(runs) == {j.name for j in jobs}
     assert "mlflow: an unchanged MLflow script logged 60 steps" in done.stdout
+    assert "sent in batches by Daybreak's plugin" in " ".join(done.stdout.split())  # wrapped
     assert mlflow_run.config["lr"] == "0.003" and mlflow_run.status == "finished"
     assert len(daybreak.get_run(mlflow_run.id).history("val/pck")) == 60
     assert {t for r in runs.values() for t in r.tags} >= {"demo", *CATEGORIES}

@@ -55,7 +55,9 @@ def test_a_note_left_after_the_mark_undoes_nothing(store: LocalBackend) -> None:
     ingest._append_points(store, "r1", _batch(0, 5), 0)
     run_dir = store.run_dir("r1")
     # died after marking seq 0 but before removing its note
-    (run_dir / ".ingest-points.pending").write_text('{"seq": 0, "sizes": {"metrics/loss.points": 0}}')
+    (run_dir / ".ingest-points.pending").write_text(
+        '{"seq": 0, "sizes": {"metrics/loss.points": 0}}'
+    )
     ingest._append_points(store, "r1", _batch(5, 5), 1)
     assert read_records(run_dir, "loss")["step"].tolist() == list(range(10))
     assert not (run_dir / ".ingest-points.pending").exists()
