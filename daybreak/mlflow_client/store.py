@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.tracking.rest_store import RestStore
+from mlflow.utils.async_logging.run_operations import RunOperations
 from mlflow.utils.validation import _validate_metric
 
 from daybreak.mlflow_client.choose import authorization_of
@@ -39,6 +42,18 @@ class BufferedRestStore(RestStore):
             _check(metric)
         self.shipper.add(run_id, authorization, [metric_json(m) for m in metrics])
 
+    def log_batch_async(self, run_id: str, metrics: Any, params: Any, tags: Any) -> Any:
+        """Metrics only: queued here, no trip through MLflow's own async queue (a thread pool
+        per batch and a 1 s wait at each flush); waiting on the answer sends the queue."""
+        if params or tags:
+            return super().log_batch_async(run_id, metrics, params, tags)
+        answer = _SentWhenAsked(self.flush)
+        try:
+            self.log_batch(run_id, metrics, [], [])
+        except MlflowException as exc:  # MLflow's async API raises on wait, not on the call
+            answer.set_exception(exc)
+        return RunOperations([answer])
+
     def flush(self) -> None:
         try:
             self.shipper.flush()
@@ -60,3 +75,17 @@ def _check(metric: Any) -> None:
         _validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
     except MlflowException as exc:
         raise RestException({"error_code": exc.error_code, "message": exc.message}) from None
+
+
+class _SentWhenAsked(Future[None]):
+    """What MLflow's ``RunOperations.wait`` gets: asking for the result sends the queue."""
+
+    def __init__(self, send: Callable[[], None]) -> None:
+        super().__init__()
+        self._send = send
+
+    def result(self, timeout: float | None = None) -> None:
+        if self.done():  # it failed when logged
+            return super().result(timeout)
+        self._send()
+        return None

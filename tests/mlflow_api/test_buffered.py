@@ -186,3 +186,22 @@ def test_a_script_ending_while_the_server_is_away_leaves_its_metrics_for_sync(
         assert history.values.tolist() == [float(s) for s in range(1500)]
     finally:
         server.stop()
+
+
+def test_async_logging_queues_here_and_waiting_sends(mlflow_uri: str) -> None:
+    client = MlflowClient()
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "loss", 0.0, step=0)
+    answers = [
+        client.log_metric(run_id, "loss", float(step), step=step, synchronous=False)
+        for step in range(1, 500)
+    ]
+    bad = client.log_metric(run_id, "../escape", 1.0, synchronous=False)  # raises on wait
+    answers[-1].wait()  # sends the queue: the server has every point now
+    raw = httpx.get(
+        f"{mlflow_uri}/api/2.0/mlflow/metrics/get-history",
+        params={"run_id": run_id, "metric_key": "loss", "max_results": 1000},
+    )
+    assert [m["value"] for m in raw.json()["metrics"]] == [float(s) for s in range(500)]
+    with pytest.raises(MlflowException, match="INVALID_PARAMETER_VALUE"):
+        bad.wait()
