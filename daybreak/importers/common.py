@@ -42,7 +42,7 @@ def stable_id(tool: str, source: str) -> str:
 
 
 def check_project(project: str) -> str:
-    if not transfer._project_ok(project):
+    if not transfer.project_ok(project):
         raise ConfigError(
             f"--project {project!r} is not an allowed project name", "use a short name without '/'"
         )
@@ -158,7 +158,7 @@ class ImportResult:
         return data
 
 
-class Staging(transfer._Importer):
+class Staging(transfer.Importer):
     """Imported runs written under ``$DAYBREAK_HOME/tmp`` and registered all at once."""
 
     def __init__(self, settings: Settings) -> None:
@@ -169,12 +169,12 @@ class Staging(transfer._Importer):
 
         return run_id in service.find_runs(self.store.db, run_id)
 
-    def start(self, record: RunRecord) -> transfer._StagedRun:
-        run = transfer._StagedRun(record, self.staging / record.id, len(self.staged) + 1)
+    def start(self, record: RunRecord) -> transfer.StagedRun:
+        run = transfer.StagedRun(record, self.staging / record.id, len(self.staged) + 1)
         self.staged.append(run)
         return run
 
-    def drop(self, run: transfer._StagedRun) -> None:
+    def drop(self, run: transfer.StagedRun) -> None:
         """Forget a staged run that turned out to hold nothing worth importing."""
         if run.files is not None:
             run.files.close()
@@ -212,5 +212,5 @@ def staging(settings: Settings) -> Iterator[Staging]:
     except BaseException as exc:
         staged.rollback()
         if isinstance(exc, OSError):
-            raise transfer._os_error(exc, "import; nothing was imported") from exc
+            raise transfer.os_error(exc, "import; nothing was imported") from exc
         raise

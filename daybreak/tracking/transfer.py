@@ -112,7 +112,7 @@ def export_file(
             result = export_runs(store, run_ids, out, progress)
         os.replace(partial, path)
     except OSError as exc:
-        raise _os_error(exc, f"write {path}") from exc
+        raise os_error(exc, f"write {path}") from exc
     finally:
         partial.unlink(missing_ok=True)
     return result
@@ -177,13 +177,13 @@ def import_runs(
             "runs import writes to the local store, but DAYBREAK_URL points at a server",
             "run the import on the server's machine, or unset DAYBREAK_URL",
         )
-    if project is not None and not _project_ok(project):
+    if project is not None and not project_ok(project):
         raise ConfigError(
             f"--project {project!r} is not an allowed project name", "use a short name without '/'"
         )
     from daybreak.tracking.readers import LocalBackend
 
-    importer = _Importer(LocalBackend(settings), project, new_ids)
+    importer = Importer(LocalBackend(settings), project, new_ids)
     unreported = 0
     try:
         for number, raw in enumerate(lines, 1):
@@ -198,12 +198,12 @@ def import_runs(
     except BaseException as exc:
         importer.rollback()
         if isinstance(exc, OSError):
-            raise _os_error(exc, "import runs; nothing was imported") from exc
+            raise os_error(exc, "import runs; nothing was imported") from exc
         raise
     return importer.result
 
 
-class _StagedRun:
+class StagedRun:
     """One run being read: its points go to a staging folder, its stats are kept."""
 
     def __init__(self, record: RunRecord, folder: Path, line: int) -> None:
@@ -248,7 +248,7 @@ class _StagedRun:
         (self.folder / "run.json").write_text(json.dumps(self.record.to_dict(), default=str))
 
 
-class _Importer:
+class Importer:
     """Reads a runs JSONL file line by line into staging, then commits every run at once."""
 
     def __init__(self, store: Any, project: str | None, new_ids: bool) -> None:
@@ -256,8 +256,8 @@ class _Importer:
         self.project = project
         self.new_ids = new_ids
         self.staging = store.settings.home / "tmp" / f"import-{secrets.token_hex(6)}"
-        self.staged: list[_StagedRun] = []
-        self.current: _StagedRun | None = None
+        self.staged: list[StagedRun] = []
+        self.current: StagedRun | None = None
         self.source_ids: dict[str, int] = {}
         self.keys: set[str] = set()
         self.committed: list[str] = []
@@ -297,7 +297,7 @@ class _Importer:
             record.id = new_run_id()
         else:
             self.check_free(record.id, number)
-        self.current = _StagedRun(record, self.staging / record.id, number)
+        self.current = StagedRun(record, self.staging / record.id, number)
         self.staged.append(self.current)
 
     def add_point(self, number: int, data: dict[str, Any]) -> None:
@@ -351,7 +351,7 @@ class _Importer:
             self.commit(run)
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def commit(self, run: _StagedRun) -> None:
+    def commit(self, run: StagedRun) -> None:
         from daybreak.tracking import service
 
         target = self.store.run_dir(run.record.id)
@@ -372,7 +372,7 @@ class _Importer:
             self.store.delete_runs(self.committed)
 
 
-def _os_error(exc: OSError, what: str) -> DaybreakError:
+def os_error(exc: OSError, what: str) -> DaybreakError:
     if exc.errno == errno.ENOSPC:
         return StorageFullError(f"the disk is full: cannot {what}", "free some space and try again")
     return DaybreakError(f"cannot {what}: {exc}", "check the path, its permissions and free space")
@@ -442,7 +442,7 @@ _RUN_CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         lambda v: isinstance(v, str) and RUN_ID.fullmatch(v) is not None,
         "1 to 32 letters, digits, _ or -",
     ),
-    ("project", lambda v: _project_ok(v), "a short name without '/'"),
+    ("project", lambda v: project_ok(v), "a short name without '/'"),
     ("name", lambda v: isinstance(v, str) and len(v) <= 300, "a string of at most 300 characters"),
     ("config", lambda v: isinstance(v, dict), "an object"),
     (
@@ -464,7 +464,7 @@ _RUN_CHECKS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
 )
 
 
-def _project_ok(project: Any) -> bool:
+def project_ok(project: Any) -> bool:
     return (
         isinstance(project, str)
         and bool(project.strip())

@@ -134,6 +134,8 @@ def test_the_jobs_page_shows_progress_and_cancels_and_retries(
     page.click(f'#ended tr[data-job="{slow.id}"] button[data-action="retry"]')
     page.wait_for_selector(f'#running tr[data-job="{slow.id}"], #queued tr[data-job="{slow.id}"]')
     assert "Retry job" in questions[1]
+    # the page's own poll can show the row before the POST's answer reaches the flash
+    page.wait_for_function("document.getElementById('jobs-flash').textContent.startsWith('Retry')")
     assert "is now queued" in page.locator("#jobs-flash").inner_text()
     page.screenshot(path=str(SCREENS / "jobs_after_retry.png"), full_page=True)
     service.cancel(settings, slow.id)
