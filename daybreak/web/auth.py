@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import urllib.parse
 
 from fastapi import APIRouter, FastAPI, Request
@@ -25,6 +26,7 @@ from daybreak.access import sessions, tokens, users
 from daybreak.access.errors import ForbiddenError
 from daybreak.access.policy import SAFE_METHODS, refusal
 from daybreak.access.principal import LEGACY_NAME, OPEN, Principal
+from daybreak.access.throttle import LoginThrottle
 from daybreak.config import Settings
 from daybreak.errors import AuthError, DaybreakError
 from daybreak.mlflow_api.errors import error_response as mlflow_error
@@ -53,6 +55,7 @@ class Gate:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._closed = bool(settings.token)
+        self.throttle = LoginThrottle()
 
     @property
     def db(self) -> Database:
@@ -359,14 +362,31 @@ async def login(request: Request) -> Response:
     form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
     field = lambda name: form.get(name, [""])[0]  # noqa: E731
     next_path = safe_next(field("next") or "/")
+    who = field("name").strip() if not field("token") else "(token)"
+    address = request.client.host if request.client else "unknown"
+    throttle = gate(request).throttle
+    wait = throttle.wait_s(who, address)
+    if wait > 0:
+        seconds = math.ceil(wait)
+        page = _login_page(
+            request,
+            next_path,
+            error=f"too many failed sign-ins for {who!r} from {address}: try again in {seconds} s"
+            " (an admin can reset a password: daybreak user passwd NAME)",
+            status=429,
+        )
+        page.headers["Retry-After"] = str(seconds)
+        return page
     try:
         session_id = await run_in_threadpool(
             _start_session, gate(request), field("name"), field("password"), field("token")
         )
     except AuthError as exc:
+        throttle.failed(who, address)
         return _login_page(request, next_path, error=exc.message, status=401)
     except DaybreakError as exc:
         return _login_page(request, next_path, error=str(exc), status=exc.http_status)
+    throttle.succeeded(who, address)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(request, response, session_id, sessions.USER_LIFETIME)
     return response

@@ -70,6 +70,22 @@ def test_open_mode_needs_no_one_to_sign_in(server, run_id):
     assert login.status_code == 303 and login.headers["location"] == "/models"
 
 
+def test_password_guessing_is_slowed_down(server, team):
+    from daybreak.access.throttle import BASE_WAIT_S, FREE_PER_NAME
+
+    with httpx.Client(base_url=server) as client:
+        for _ in range(FREE_PER_NAME):
+            wrong = client.post("/login", data={"name": "mo", "password": "guess", "next": "/"})
+            assert wrong.status_code == 401
+        held = client.post("/login", data={"name": "mo", "password": PASSWORD, "next": "/"})
+        assert held.status_code == 429  # even the right password waits: guessing learns nothing
+        assert 0 < int(held.headers["retry-after"]) <= BASE_WAIT_S
+        assert "too many failed sign-ins for &#39;mo&#39;" in held.text
+        assert "try again in" in held.text and "set-cookie" not in held.headers
+        other = client.post("/login", data={"name": "vi", "password": PASSWORD, "next": "/"})
+        assert other.status_code == 303  # a teammate at the same address is not held
+
+
 def test_the_first_user_closes_the_server(server, db, run_id):
     assert httpx.get(f"{server}/api/runs").status_code == 200
     users.add_user(db, "ada", "admin", PASSWORD)
