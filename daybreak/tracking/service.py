@@ -237,8 +237,14 @@ def finish_run(
     if summary is not None:
         values["summary"] = dict(summary)
     with db.write() as conn:
-        done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
-        if done.rowcount == 0:
+        if values:
+            done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+            found = done.rowcount > 0
+        else:  # nothing to change (an empty PATCH): only say whether the run is there
+            found = (
+                conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+            )
+        if not found:
             raise NotFoundError(f"no run with id {run_id!r}", "check the run id")
 
 
@@ -251,8 +257,14 @@ def update_run(db: Database, run_id: str, **values: Any) -> None:
             f"cannot change {sorted(unknown)} of a run", f"changeable: {sorted(allowed)}"
         )
     with db.write() as conn:
-        done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
-        if done.rowcount == 0:
+        if values:
+            done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+            found = done.rowcount > 0
+        else:  # nothing to change (an empty PATCH): only say whether the run is there
+            found = (
+                conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+            )
+        if not found:
             raise NotFoundError(f"no run with id {run_id!r}", "check the run id")
 
 

@@ -115,6 +115,9 @@ def test_output_artifacts_notes_patch_and_delete(home, server, tmp_path):
         f"{server}/api/runs/{run.id}", json={"tags": ["best"], "name": "renamed"}
     ).json()
     assert patched["tags"] == ["best"] and patched["name"] == "renamed"
+    unchanged = httpx.patch(f"{server}/api/runs/{run.id}", json={})  # found by the fuzzer
+    assert unchanged.status_code == 200 and unchanged.json()["name"] == "renamed"
+    assert httpx.patch(f"{server}/api/runs/no-such-run", json={}).status_code == 404
     assert httpx.delete(f"{server}/api/runs/{run.id}").status_code == 204
     assert httpx.get(f"{server}/api/runs/{run.id}").status_code == 404
     assert not run.dir.exists()
