@@ -237,14 +237,8 @@ def finish_run(
     if summary is not None:
         values["summary"] = dict(summary)
     with db.write() as conn:
-        if values:
-            done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
-            found = done.rowcount > 0
-        else:  # nothing to change (an empty PATCH): only say whether the run is there
-            found = (
-                conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
-            )
-        if not found:
+        done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+        if done.rowcount == 0:
             raise NotFoundError(f"no run with id {run_id!r}", "check the run id")
 
 
